@@ -1,0 +1,2 @@
+//! `countersign` binary.
+fn main() {}

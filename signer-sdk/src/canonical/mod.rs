@@ -1,0 +1,204 @@
+//! The one canonicalizer that both the signer and the verifier call.
+//!
+//! A [`CanonicalRequest`] holds the six lines of SigV4's canonical request. `Display` writes
+//! the exact bytes that are hashed, and [`CanonicalRequest::digest`] hashes the same pieces
+//! without building a string.
+
+pub(crate) mod headers;
+pub(crate) mod query;
+pub(crate) mod uri;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::signing_key::{hex_bytes, hex_str};
+
+pub use headers::UNSIGNED_BY_DEFAULT;
+pub use uri::UriEncoding;
+
+/// The payload line keyword for bodies that are not signed.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// The payload line of an aws-chunked body with chunk signatures.
+pub const STREAMING_PAYLOAD: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+/// The payload line of an aws-chunked body with chunk signatures and signed trailers.
+pub const STREAMING_PAYLOAD_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+/// The payload line of an aws-chunked body without chunk signatures, with trailers.
+pub const STREAMING_UNSIGNED_PAYLOAD_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+
+/// A request as it is (or will be) on the wire: method, path and query exactly as sent
+/// (already percent-encoded), and headers in order of appearance.
+///
+/// Both roles take this view: the signer signs it, the verifier checks it.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    headers: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Request<'a> {
+    /// A request for `method` and the request target `path_and_query` (origin form, e.g.
+    /// `/a/b?x=1`). A `#fragment` is dropped, as HTTP clients never send it.
+    pub fn new(method: &'a str, path_and_query: &'a str) -> Self {
+        let target = path_and_query.split('#').next().unwrap_or("");
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Self {
+            method,
+            path,
+            query,
+            headers: Vec::with_capacity(8),
+        }
+    }
+
+    /// Adds a header (repeat the call for repeated headers).
+    pub fn header(mut self, name: &'a str, value: &'a str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Adds headers in order.
+    pub fn headers(mut self, headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// The method.
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The path as sent.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The query as sent, without `?` (empty when none).
+    pub fn query(&self) -> &'a str {
+        self.query
+    }
+
+    /// All headers in order.
+    pub fn header_list(&self) -> &[(&'a str, &'a str)] {
+        &self.headers
+    }
+
+    /// Values of the header `name` (compared case-insensitively), in order.
+    pub fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    /// The single value of header `name`: `Ok(None)` when absent, `Err(())` when repeated.
+    pub(crate) fn single(&self, name: &str) -> Result<Option<&'a str>, ()> {
+        let mut it = self.values(name);
+        match (it.next(), it.next()) {
+            (None, _) => Ok(None),
+            (Some(v), None) => Ok(Some(v)),
+            (Some(_), Some(_)) => Err(()),
+        }
+    }
+}
+
+/// What the payload line of the canonical request says about the body.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Payload<'a> {
+    /// The body bytes; the signer hashes them.
+    Bytes(&'a [u8]),
+    /// The body's SHA-256, computed by the caller (for example while streaming a file).
+    Sha256([u8; 32]),
+    /// `UNSIGNED-PAYLOAD`: the body is not covered by the signature.
+    Unsigned,
+}
+
+impl Payload<'_> {
+    /// The payload line, written into `buf` when it is a hash.
+    pub(crate) fn line<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
+        match self {
+            Self::Bytes(body) => *buf = hex_bytes(&Sha256::digest(body).into()),
+            Self::Sha256(digest) => *buf = hex_bytes(digest),
+            Self::Unsigned => return UNSIGNED_PAYLOAD,
+        }
+        hex_str(buf)
+    }
+}
+
+/// SigV4's canonical request. `Display` is the exact text that is hashed.
+#[derive(Clone, Debug)]
+pub struct CanonicalRequest<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) uri: Cow<'a, str>,
+    pub(crate) query: Cow<'a, str>,
+    /// `name:value\n` for every signed header, sorted.
+    pub(crate) headers: Cow<'a, str>,
+    pub(crate) signed_headers: Cow<'a, str>,
+    pub(crate) payload: Cow<'a, str>,
+}
+
+impl CanonicalRequest<'_> {
+    /// The method line.
+    pub fn method(&self) -> &str {
+        self.method
+    }
+
+    /// The canonical URI line.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// The canonical query line.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// The canonical headers, `name:value` lines each ending in `\n`.
+    pub fn canonical_headers(&self) -> &str {
+        &self.headers
+    }
+
+    /// The signed-headers line.
+    pub fn signed_headers(&self) -> &str {
+        &self.signed_headers
+    }
+
+    /// The payload line (a SHA-256 hex digest or a keyword).
+    pub fn payload_hash(&self) -> &str {
+        &self.payload
+    }
+
+    /// SHA-256 of the canonical request, hashing the same pieces `Display` writes.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for part in self.parts() {
+            h.update(part.as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    fn parts(&self) -> [&str; 11] {
+        [
+            self.method,
+            "\n",
+            &self.uri,
+            "\n",
+            &self.query,
+            "\n",
+            &self.headers,
+            "\n",
+            &self.signed_headers,
+            "\n",
+            &self.payload,
+        ]
+    }
+}
+
+impl fmt::Display for CanonicalRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.parts().iter().try_for_each(|p| f.write_str(p))
+    }
+}

@@ -1,0 +1,175 @@
+//! Canonical query string (SigV4 "CanonicalQueryString"): decode, re-encode with the RFC 3986
+//! unreserved set and uppercase hex, sort by encoded key then encoded value.
+
+use std::ops::Range;
+
+use super::uri::{is_unreserved, push_pct};
+use crate::signing_key::hex_val;
+
+/// How the raw query text is read before it is re-encoded. Clients disagree on a raw `+` and on
+/// whether to re-encode at all; the verifier tries the alternatives only after the first failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueryReading {
+    /// `+` is a space (`%20`), as AWS services, the aws-sigv4 crate and form decoders read it.
+    PlusIsSpace,
+    /// `+` is a literal plus (`%2B`), as curl signs it.
+    PlusIsLiteral,
+    /// No decoding or re-encoding, pairs only sorted: botocore with a query in the URL.
+    AsSent,
+}
+
+/// Appends the canonical form of `raw` (without the leading `?`) to `out`. With
+/// `skip_signature`, an `X-Amz-Signature` pair is left out (presigned verification).
+pub(crate) fn canonical_query(
+    raw: &str,
+    reading: QueryReading,
+    skip_signature: bool,
+    out: &mut String,
+) {
+    if raw.is_empty() {
+        return;
+    }
+    let mut encoded = String::with_capacity(raw.len() + 16);
+    let mut pairs: Vec<(Range<usize>, Range<usize>)> = Vec::with_capacity(8);
+    for piece in raw.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+        let k_start = encoded.len();
+        encode_component(key, reading, &mut encoded);
+        let k = k_start..encoded.len();
+        if skip_signature && &encoded[k.clone()] == "X-Amz-Signature" {
+            encoded.truncate(k_start);
+            continue;
+        }
+        encode_component(value, reading, &mut encoded);
+        pairs.push((k.clone(), k.end..encoded.len()));
+    }
+    pairs.sort_unstable_by(|a, b| {
+        (&encoded[a.0.clone()], &encoded[a.1.clone()])
+            .cmp(&(&encoded[b.0.clone()], &encoded[b.1.clone()]))
+    });
+    out.reserve(encoded.len() + 2 * pairs.len());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(&encoded[k.clone()]);
+        out.push('=');
+        out.push_str(&encoded[v.clone()]);
+    }
+}
+
+/// Percent-decodes and re-encodes one key or value in one pass. A `%` not followed by two hex
+/// digits is a literal `%` (encoded `%25`), as URL parsers read it.
+fn encode_component(text: &str, reading: QueryReading, out: &mut String) {
+    if reading == QueryReading::AsSent {
+        out.push_str(text);
+        return;
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let (byte, used) = match b[i] {
+            b'%' => match (
+                b.get(i + 1).and_then(|&c| hex_val(c)),
+                b.get(i + 2).and_then(|&c| hex_val(c)),
+            ) {
+                (Some(hi), Some(lo)) => (hi << 4 | lo, 3),
+                _ => (b'%', 1),
+            },
+            b'+' if reading == QueryReading::PlusIsSpace => (b' ', 1),
+            other => (other, 1),
+        };
+        if is_unreserved(byte) {
+            out.push(char::from(byte));
+        } else {
+            push_pct(out, byte);
+        }
+        i += used;
+    }
+}
+
+/// Percent-decodes a query component (`+` stays a plus) into bytes, for presign parameters.
+pub(crate) fn decode_component(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (
+            b.get(i + 1).and_then(|&c| hex_val(c)),
+            b.get(i + 2).and_then(|&c| hex_val(c)),
+        );
+        if let (b'%', (Some(hi), Some(lo))) = (b[i], hex) {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Percent-encodes every byte outside the unreserved set (for values the signer adds).
+pub(crate) fn encode_value(text: &str, out: &mut String) {
+    for &b in text.as_bytes() {
+        if is_unreserved(b) {
+            out.push(char::from(b));
+        } else {
+            push_pct(out, b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(raw: &str, reading: QueryReading) -> String {
+        let mut out = String::new();
+        canonical_query(raw, reading, false, &mut out);
+        out
+    }
+
+    #[test]
+    fn sorts_by_key_then_value_keeping_repeats_and_empty_values() {
+        let r = QueryReading::PlusIsSpace;
+        assert_eq!(canon("a=2&a=1&b=&c", r), "a=1&a=2&b=&c=");
+        assert_eq!(
+            canon("Param2=value2&Param1=value1", r),
+            "Param1=value1&Param2=value2"
+        );
+        assert_eq!(
+            canon("Param-3=Value3&Param=Value2&%E1%88%B4=Value1", r),
+            "%E1%88%B4=Value1&Param=Value2&Param-3=Value3"
+        );
+        assert_eq!(canon("a=1&&b=2&", r), "a=1&b=2");
+    }
+
+    #[test]
+    fn re_encodes_with_uppercase_hex_and_decodes_unreserved() {
+        let r = QueryReading::PlusIsSpace;
+        assert_eq!(canon("k=%7e%2f%2F/:", r), "k=~%2F%2F%2F%3A");
+        assert_eq!(canon("ሴ=bar", r), "%E1%88%B4=bar");
+        assert_eq!(canon("a=100%&b=%zz", r), "a=100%25&b=%25zz");
+        assert_eq!(canon("x=a=b", r), "x=a%3Db");
+    }
+
+    #[test]
+    fn the_three_readings_of_plus_and_raw_text() {
+        assert_eq!(canon("q=a+b", QueryReading::PlusIsSpace), "q=a%20b");
+        assert_eq!(canon("q=a+b", QueryReading::PlusIsLiteral), "q=a%2Bb");
+        assert_eq!(canon("q=a+b/c&a=1", QueryReading::AsSent), "a=1&q=a+b/c");
+    }
+
+    #[test]
+    fn skips_the_signature_pair_when_asked() {
+        let mut out = String::new();
+        canonical_query(
+            "X-Amz-Signature=abc&a=1",
+            QueryReading::PlusIsSpace,
+            true,
+            &mut out,
+        );
+        assert_eq!(out, "a=1");
+    }
+}

@@ -1,0 +1,421 @@
+//! The signer: `Authorization` header signing and presigned URLs.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use crate::canonical::headers::{lowercase, push_header};
+use crate::canonical::query::{QueryReading, canonical_query, encode_value};
+use crate::canonical::uri::canonical_uri;
+use crate::canonical::{CanonicalRequest, Payload, Request, UNSIGNED_BY_DEFAULT, UriEncoding};
+use crate::credentials::Credentials;
+use crate::date::AmzDate;
+use crate::error::SignError;
+use crate::signing_key::{Signature, SigningKeys};
+use crate::string_to_sign::{ALGORITHM, Scope, StringToSign};
+
+/// Longest presign validity SigV4 allows: 7 days.
+pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(604_800);
+
+/// Whether the signer sends and signs `x-amz-content-sha256`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ContentSha256Header {
+    /// Not sent (the payload hash is still in the canonical request). Default outside S3 mode.
+    #[default]
+    Omit,
+    /// Sent and signed. S3 requires it: use it with [`UriEncoding::S3`] when talking to S3.
+    Send,
+}
+
+/// The payload line of a presigned URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PresignPayload {
+    /// As AWS does it: the body's hash in [`UriEncoding::Double`] mode (the empty-body hash
+    /// for a GET), `UNSIGNED-PAYLOAD` in [`UriEncoding::S3`] mode. Default.
+    #[default]
+    ByUriMode,
+    /// Exactly the [`Payload`] passed to [`Signer::presign`].
+    AsGiven,
+}
+
+/// Signing options. Defaults: double URI encoding, no `x-amz-content-sha256`, presigned
+/// payload by URI mode.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct SigningSettings {
+    /// How the path is canonicalized.
+    pub uri_encoding: UriEncoding,
+    /// Whether `x-amz-content-sha256` is sent (header signing only).
+    pub content_sha256: ContentSha256Header,
+    /// The payload line of presigned URLs.
+    pub presign_payload: PresignPayload,
+}
+
+impl SigningSettings {
+    /// Settings with the given URI encoding.
+    pub fn uri_encoding(mut self, encoding: UriEncoding) -> Self {
+        self.uri_encoding = encoding;
+        self
+    }
+
+    /// Settings with the given presigned payload rule.
+    pub fn presign_payload(mut self, rule: PresignPayload) -> Self {
+        self.presign_payload = rule;
+        self
+    }
+
+    /// Settings with the given `x-amz-content-sha256` choice.
+    pub fn content_sha256(mut self, choice: ContentSha256Header) -> Self {
+        self.content_sha256 = choice;
+        self
+    }
+}
+
+/// Signs requests for one set of credentials and one region and service.
+///
+/// Caches the derived signing key, so signing many requests costs one SHA-256 of the canonical
+/// request and one HMAC each.
+#[derive(Debug)]
+pub struct Signer {
+    credentials: Credentials,
+    region: String,
+    service: String,
+    settings: SigningSettings,
+    keys: SigningKeys,
+}
+
+/// The result of header signing: headers to set on the request, and what was signed.
+#[derive(Debug)]
+pub struct SignedRequest<'r> {
+    headers: Vec<(&'static str, String)>,
+    signature: Signature,
+    canonical_request: CanonicalRequest<'r>,
+    string_to_sign: String,
+}
+
+/// The result of presigning: the new query string and what was signed.
+#[derive(Debug)]
+pub struct PresignedRequest<'r> {
+    query: String,
+    signature: Signature,
+    canonical_request: CanonicalRequest<'r>,
+    string_to_sign: String,
+}
+
+/// Headers the signer sets itself; a copy already on the request is replaced, never signed twice.
+const SIGNER_HEADERS: &[&str] = &["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
+
+impl Signer {
+    /// A signer for `credentials` in `region` and `service`.
+    ///
+    /// # Errors
+    /// [`SignError::InvalidScopeField`] when a field cannot appear in a credential scope.
+    pub fn new(
+        credentials: Credentials,
+        region: impl Into<String>,
+        service: impl Into<String>,
+    ) -> Result<Self, SignError> {
+        let (region, service) = (region.into(), service.into());
+        check_scope_field("access key id", credentials.access_key_id())?;
+        check_scope_field("region", &region)?;
+        check_scope_field("service", &service)?;
+        Ok(Self {
+            keys: SigningKeys::new(credentials.secret().clone()),
+            credentials,
+            region,
+            service,
+            settings: SigningSettings::default(),
+        })
+    }
+
+    /// Replaces the settings.
+    pub fn with_settings(mut self, settings: SigningSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Signs `req` for the `Authorization` header at time `now`.
+    ///
+    /// Signs `host` and every header except [`UNSIGNED_BY_DEFAULT`], adds `x-amz-date`,
+    /// `x-amz-security-token` with a session token, and `x-amz-content-sha256` when the settings
+    /// ask for it.
+    ///
+    /// # Errors
+    /// [`SignError`] when the request has no `Host` header or a malformed method, path or header.
+    pub fn sign<'r>(
+        &self,
+        req: &'r Request<'r>,
+        payload: Payload<'_>,
+        now: AmzDate,
+    ) -> Result<SignedRequest<'r>, SignError> {
+        check_request(req)?;
+        let mut buf = [0u8; 64];
+        let payload_line = payload.line(&mut buf).to_owned();
+        let date = now.to_string();
+        let send_sha = self.settings.content_sha256 == ContentSha256Header::Send;
+        let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", date)];
+        if let Some(token) = self.credentials.session_token() {
+            added.push(("x-amz-security-token", token.to_owned()));
+        }
+        if send_sha {
+            added.push(("x-amz-content-sha256", payload_line.clone()));
+        }
+        let (headers, signed) = canonical_headers(req, &added, SIGNER_HEADERS);
+        let creq = self.canonical(req, req.query(), headers, signed, payload_line);
+        let (signature, sts) = self.signature(&creq, now);
+        let authorization = format!(
+            "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={signature}",
+            self.credentials.access_key_id(),
+            self.scope(now),
+            creq.signed_headers(),
+        );
+        added.push(("authorization", authorization));
+        Ok(SignedRequest {
+            headers: added,
+            signature,
+            canonical_request: creq,
+            string_to_sign: sts,
+        })
+    }
+
+    /// Presigns `req` as a URL valid for `expires_in` from `now`.
+    ///
+    /// Signs `host` plus the request's other headers (except [`UNSIGNED_BY_DEFAULT`]); the
+    /// client must send those headers with the URL. The payload line follows
+    /// [`SigningSettings::presign_payload`]: by default the body hash in double-encoding mode
+    /// and `UNSIGNED-PAYLOAD` in S3 mode, as AWS does it.
+    ///
+    /// # Errors
+    /// [`SignError::InvalidExpiry`] outside 1 s..=7 days, [`SignError::AlreadyPresigned`] when
+    /// the query already has `X-Amz-*` auth parameters, and the errors of [`Signer::sign`].
+    pub fn presign<'r>(
+        &self,
+        req: &'r Request<'r>,
+        payload: Payload<'_>,
+        now: AmzDate,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest<'r>, SignError> {
+        check_request(req)?;
+        let secs = expires_in.as_secs();
+        if secs == 0 || expires_in > MAX_PRESIGN_EXPIRY {
+            return Err(SignError::InvalidExpiry(secs));
+        }
+        if let Some(p) = crate::presigned_query::auth_param_in(req.query()) {
+            return Err(SignError::AlreadyPresigned(p.to_owned()));
+        }
+        let payload = match (self.settings.presign_payload, self.settings.uri_encoding) {
+            (PresignPayload::ByUriMode, UriEncoding::S3) => Payload::Unsigned,
+            _ => payload,
+        };
+        let mut buf = [0u8; 64];
+        let payload_line = payload.line(&mut buf).to_owned();
+        let (headers, signed) = canonical_headers(req, &[], &[]);
+        let mut query = String::with_capacity(req.query().len() + 256);
+        query.push_str(req.query());
+        self.push_auth_params(&mut query, now, secs, &signed);
+        let creq = self.canonical(req, &query, headers, signed, payload_line);
+        let (signature, sts) = self.signature(&creq, now);
+        query.push_str("&X-Amz-Signature=");
+        query.push_str(&signature.to_string());
+        Ok(PresignedRequest {
+            query,
+            signature,
+            canonical_request: creq,
+            string_to_sign: sts,
+        })
+    }
+
+    fn scope(&self, now: AmzDate) -> Scope<'_> {
+        Scope {
+            date: now.date_stamp(),
+            region: &self.region,
+            service: &self.service,
+        }
+    }
+
+    fn canonical<'r>(
+        &self,
+        req: &'r Request<'r>,
+        raw_query: &str,
+        headers: String,
+        signed: String,
+        payload_line: String,
+    ) -> CanonicalRequest<'r> {
+        let mut query = String::with_capacity(raw_query.len() + 8);
+        canonical_query(raw_query, QueryReading::PlusIsSpace, false, &mut query);
+        CanonicalRequest {
+            method: req.method(),
+            uri: canonical_uri(req.path(), self.settings.uri_encoding),
+            query: Cow::Owned(query),
+            headers: Cow::Owned(headers),
+            signed_headers: Cow::Owned(signed),
+            payload: Cow::Owned(payload_line),
+        }
+    }
+
+    fn signature(&self, creq: &CanonicalRequest<'_>, now: AmzDate) -> (Signature, String) {
+        let scope = self.scope(now);
+        let sts = StringToSign::new(now, scope, &creq.digest());
+        let key = self
+            .keys
+            .signing_key(scope.date, scope.region, scope.service);
+        (sts.sign(&key), sts.to_string())
+    }
+
+    fn push_auth_params(&self, query: &mut String, now: AmzDate, secs: u64, signed: &str) {
+        let sep = |q: &mut String| {
+            if !q.is_empty() {
+                q.push('&');
+            }
+        };
+        sep(query);
+        query.push_str("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+        let credential = format!("{}/{}", self.credentials.access_key_id(), self.scope(now));
+        encode_value(&credential, query);
+        query.push_str("&X-Amz-Date=");
+        query.push_str(&now.to_string());
+        query.push_str("&X-Amz-Expires=");
+        query.push_str(&secs.to_string());
+        query.push_str("&X-Amz-SignedHeaders=");
+        encode_value(signed, query);
+        if let Some(token) = self.credentials.session_token() {
+            query.push_str("&X-Amz-Security-Token=");
+            encode_value(token, query);
+        }
+    }
+}
+
+impl<'r> SignedRequest<'r> {
+    /// Headers to set on the request (replacing any existing ones of the same name):
+    /// `x-amz-date`, then `x-amz-security-token` and `x-amz-content-sha256` when used, then
+    /// `authorization`.
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
+    /// The `Authorization` header value.
+    pub fn authorization(&self) -> &str {
+        self.headers.last().map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> Signature {
+        self.signature
+    }
+
+    /// What was signed.
+    pub fn canonical_request(&self) -> &CanonicalRequest<'r> {
+        &self.canonical_request
+    }
+
+    /// The string to sign.
+    pub fn string_to_sign(&self) -> &str {
+        &self.string_to_sign
+    }
+}
+
+impl<'r> PresignedRequest<'r> {
+    /// The full query string for the presigned URL (without `?`): the original query, then the
+    /// `X-Amz-*` parameters, `X-Amz-Signature` last.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> Signature {
+        self.signature
+    }
+
+    /// What was signed.
+    pub fn canonical_request(&self) -> &CanonicalRequest<'r> {
+        &self.canonical_request
+    }
+
+    /// The string to sign.
+    pub fn string_to_sign(&self) -> &str {
+        &self.string_to_sign
+    }
+}
+
+/// Canonical header block and signed-header list for the signer: every request header except
+/// the unsigned-by-default ones and `skip`, plus `added`, sorted by name (stable, so repeated
+/// headers keep their order) and joined with `,`.
+fn canonical_headers(
+    req: &Request<'_>,
+    added: &[(&'static str, String)],
+    skip: &[&str],
+) -> (String, String) {
+    let mut all: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(req.header_list().len() + 3);
+    for (name, value) in req.header_list() {
+        let name = lowercase(name);
+        if !UNSIGNED_BY_DEFAULT.contains(&&*name) && !skip.contains(&&*name) {
+            all.push((name, value));
+        }
+    }
+    all.extend(added.iter().map(|(n, v)| (Cow::Borrowed(*n), v.as_str())));
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut headers = String::with_capacity(256);
+    let mut signed = String::with_capacity(64);
+    let mut i = 0;
+    while i < all.len() {
+        let name = &all[i].0;
+        let run = all[i..].iter().take_while(|(n, _)| n == name).count();
+        push_header(name, all[i..i + run].iter().map(|(_, v)| *v), &mut headers);
+        if !signed.is_empty() {
+            signed.push(';');
+        }
+        signed.push_str(name);
+        i += run;
+    }
+    (headers, signed)
+}
+
+fn check_request(req: &Request<'_>) -> Result<(), SignError> {
+    let method = req.method();
+    if method.is_empty() || !method.bytes().all(is_tchar) {
+        return Err(SignError::InvalidMethod(method.to_owned()));
+    }
+    let path = req.path();
+    if !path.starts_with('/') || path.bytes().any(|b| b < b' ' || b == 0x7f) {
+        return Err(SignError::InvalidPath(path.to_owned()));
+    }
+    match req.single("host") {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(SignError::MissingHost),
+        Err(()) => return Err(SignError::DuplicateHost),
+    }
+    for (name, value) in req.header_list() {
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            return Err(SignError::InvalidHeaderName((*name).to_owned()));
+        }
+        if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+            return Err(SignError::InvalidHeaderValue((*name).to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn check_scope_field(field: &'static str, value: &str) -> Result<(), SignError> {
+    let bad = value.is_empty()
+        || value
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control());
+    if bad {
+        return Err(SignError::InvalidScopeField {
+            field,
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Signing-key derivation (`kSigning`), a per-secret cache of derived keys, and the
+//! [`Signature`] type that can only be compared in constant time.
+
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::credentials::SecretKey;
+use crate::date::DateStamp;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The derived key `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
+/// "aws4_request")`, kept keyed so each signature costs one HMAC over the string to sign.
+#[derive(Clone)]
+pub struct SigningKey {
+    mac: HmacSha256,
+    bytes: Zeroizing<[u8; 32]>,
+}
+
+impl SigningKey {
+    /// Derives the signing key for one scope.
+    pub fn derive(secret: &SecretKey, date: DateStamp, region: &str, service: &str) -> Self {
+        let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.expose_secret().len()));
+        k_secret.extend_from_slice(b"AWS4");
+        k_secret.extend_from_slice(secret.expose_secret().as_bytes());
+        let k_date = Zeroizing::new(hmac(&k_secret, date.as_str().as_bytes()));
+        let k_region = Zeroizing::new(hmac(&*k_date, region.as_bytes()));
+        let k_service = Zeroizing::new(hmac(&*k_region, service.as_bytes()));
+        let bytes = Zeroizing::new(hmac(&*k_service, b"aws4_request"));
+        Self {
+            mac: keyed(&*bytes),
+            bytes,
+        }
+    }
+
+    /// The raw 32 key bytes (for test vectors; treat as secret).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// HMAC-SHA256 of `parts`, concatenated, under this key.
+    pub fn sign_parts(&self, parts: &[&[u8]]) -> Signature {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        Signature(mac.finalize().into_bytes().into())
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(***)")
+    }
+}
+
+/// A secret plus a small cache of the signing keys derived from it.
+///
+/// Deriving a key costs four HMACs; a signer or verifier keeps one `SigningKeys` per access key
+/// and derives once per scope (date, region, service). The cache holds the two most recent
+/// scopes, so requests on both sides of midnight UTC do not thrash it. It is a value the caller
+/// owns: there is no global state.
+pub struct SigningKeys {
+    secret: SecretKey,
+    cache: Mutex<[Option<CachedKey>; 2]>,
+}
+
+struct CachedKey {
+    date: DateStamp,
+    region: Box<str>,
+    service: Box<str>,
+    key: SigningKey,
+}
+
+impl SigningKeys {
+    /// An empty cache for `secret`.
+    pub fn new(secret: SecretKey) -> Self {
+        Self {
+            secret,
+            cache: Mutex::new([None, None]),
+        }
+    }
+
+    /// The secret this cache derives from.
+    pub fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// The signing key for a scope, derived at most once per scope while it stays cached.
+    pub fn signing_key(&self, date: DateStamp, region: &str, service: &str) -> SigningKey {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let hit = cache
+            .iter()
+            .flatten()
+            .find(|c| c.date == date && &*c.region == region && &*c.service == service);
+        if let Some(hit) = hit {
+            return hit.key.clone();
+        }
+        let key = SigningKey::derive(&self.secret, date, region, service);
+        cache.swap(0, 1);
+        cache[0] = Some(CachedKey {
+            date,
+            region: region.into(),
+            service: service.into(),
+            key: key.clone(),
+        });
+        key
+    }
+}
+
+impl fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKeys(***)")
+    }
+}
+
+/// A SigV4 signature: 32 bytes, shown as 64 lowercase hex digits.
+///
+/// Deliberately not `PartialEq`: the only comparison is [`Signature::ct_eq`], in constant time.
+#[derive(Clone, Copy)]
+pub struct Signature([u8; 32]);
+
+impl Signature {
+    /// Parses 64 hex digits (either case).
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        decode_hex(text.as_bytes(), &mut out).then_some(Self(out))
+    }
+
+    /// Constant-time equality.
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+
+    /// The signature as 64 lowercase hex digits, without allocating.
+    pub fn to_hex(&self) -> [u8; 64] {
+        hex_bytes(&self.0)
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(hex_str(&self.to_hex()))
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({self})")
+    }
+}
+
+/// HMAC-SHA256 with an arbitrary-length key.
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = keyed(key);
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+fn keyed(key: &[u8]) -> HmacSha256 {
+    match HmacSha256::new_from_slice(key) {
+        Ok(mac) => mac,
+        // HMAC hashes long keys and pads short ones: every length is accepted.
+        Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+    }
+}
+
+/// Lowercase hex of 32 bytes.
+pub(crate) fn hex_bytes(bytes: &[u8; 32]) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+    }
+    out
+}
+
+/// A hex buffer made by [`hex_bytes`] as `&str`.
+pub(crate) fn hex_str(hex: &[u8; 64]) -> &str {
+    std::str::from_utf8(hex).unwrap_or("")
+}
+
+/// Decodes exactly `2 * out.len()` hex digits.
+pub(crate) fn decode_hex(text: &[u8], out: &mut [u8]) -> bool {
+    if text.len() != out.len() * 2 {
+        return false;
+    }
+    for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        match (hex_val(pair[0]), hex_val(pair[1])) {
+            (Some(hi), Some(lo)) => *slot = hi << 4 | lo,
+            _ => return false,
+        }
+    }
+    true
+}
+
+pub(crate) fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::date::AmzDate;
+
+    #[test]
+    fn derives_the_aws_general_reference_example_key() {
+        // AWS General Reference, "derive a signing key" (spec/vectors/aws-doc-examples).
+        let secret = SecretKey::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        let date = AmzDate::parse("20120215T000000Z").unwrap().date_stamp();
+        let key = SigningKey::derive(&secret, date, "us-east-1", "iam");
+        assert_eq!(
+            hex_str(&hex_bytes(key.as_bytes())),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
+    }
+
+    #[test]
+    fn cache_returns_the_same_key_and_keeps_two_scopes() {
+        let keys = SigningKeys::new(SecretKey::new("s"));
+        let d1 = AmzDate::parse("20200101T000000Z").unwrap().date_stamp();
+        let d2 = AmzDate::parse("20200102T000000Z").unwrap().date_stamp();
+        let a = keys.signing_key(d1, "r", "s");
+        let b = keys.signing_key(d2, "r", "s");
+        assert_eq!(a.as_bytes(), keys.signing_key(d1, "r", "s").as_bytes());
+        assert_eq!(b.as_bytes(), keys.signing_key(d2, "r", "s").as_bytes());
+        assert_ne!(a.as_bytes(), b.as_bytes());
+        assert_ne!(a.as_bytes(), keys.signing_key(d1, "r2", "s").as_bytes());
+    }
+
+    #[test]
+    fn signature_hex_round_trips_and_compares_in_constant_time() {
+        let hex = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
+        let sig = Signature::from_hex(hex).unwrap();
+        assert_eq!(sig.to_string(), hex);
+        assert!(sig.ct_eq(&Signature::from_hex(&hex.to_uppercase()).unwrap()));
+        let other = Signature::from_hex(&hex.replace('5', "6")).unwrap();
+        assert!(!sig.ct_eq(&other));
+        for bad in [
+            "",
+            "abc",
+            &hex[1..],
+            &format!("{hex}0"),
+            &hex.replace('f', "g"),
+        ] {
+            assert!(Signature::from_hex(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_key_material() {
+        let keys = SigningKeys::new(SecretKey::new("LEAK-MARKER-7f3a"));
+        let date = AmzDate::parse("20200101T000000Z").unwrap().date_stamp();
+        let key = keys.signing_key(date, "r", "s");
+        let shown = format!("{keys:?} {key:?} {:?}", keys.secret());
+        assert!(!shown.contains("LEAK-MARKER"));
+        assert!(!shown.contains(hex_str(&hex_bytes(key.as_bytes()))));
+    }
+}

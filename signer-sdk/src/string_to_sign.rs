@@ -1,0 +1,79 @@
+//! Credential scope and string to sign.
+
+use std::fmt;
+
+use crate::date::{AmzDate, DateStamp};
+use crate::signing_key::{Signature, SigningKey, hex_bytes, hex_str};
+
+/// The algorithm name of SigV4 with HMAC-SHA256.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+
+/// The credential scope `YYYYMMDD/region/service/aws4_request`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// The scope date.
+    pub date: DateStamp,
+    /// The region.
+    pub region: &'a str,
+    /// The service.
+    pub service: &'a str,
+}
+
+impl fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
+    }
+}
+
+/// SigV4's string to sign: algorithm, timestamp, scope and the canonical request's hash.
+#[derive(Clone, Debug)]
+pub struct StringToSign<'a> {
+    date: [u8; 16],
+    scope: Scope<'a>,
+    creq_hash: [u8; 64],
+}
+
+impl<'a> StringToSign<'a> {
+    /// Builds the string to sign from the canonical request's SHA-256.
+    pub fn new(date: AmzDate, scope: Scope<'a>, creq_digest: &[u8; 32]) -> Self {
+        Self {
+            date: date.to_bytes(),
+            scope,
+            creq_hash: hex_bytes(creq_digest),
+        }
+    }
+
+    /// Signs it: one HMAC, fed piece by piece, no intermediate string.
+    pub fn sign(&self, key: &SigningKey) -> Signature {
+        let s = &self.scope;
+        key.sign_parts(&[
+            ALGORITHM.as_bytes(),
+            b"\n",
+            &self.date,
+            b"\n",
+            s.date.as_str().as_bytes(),
+            b"/",
+            s.region.as_bytes(),
+            b"/",
+            s.service.as_bytes(),
+            b"/aws4_request\n",
+            &self.creq_hash,
+        ])
+    }
+}
+
+impl fmt::Display for StringToSign<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let date = std::str::from_utf8(&self.date).unwrap_or("");
+        write!(
+            f,
+            "{ALGORITHM}\n{date}\n{}\n{}",
+            self.scope,
+            hex_str(&self.creq_hash)
+        )
+    }
+}

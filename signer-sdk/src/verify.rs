@@ -1,0 +1,709 @@
+//! The verifier: split where the I/O happens.
+//!
+//! [`Verifier::begin`] parses the signature and checks scope, signed headers and time (pure);
+//! the caller then looks the secret up by [`Pending::access_key_id`] (its I/O); and
+//! [`Pending::finish`] rebuilds the canonical request and compares signatures in constant time.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use crate::authorization::{Authorization, Credential};
+use crate::canonical::headers::push_header;
+use crate::canonical::query::{QueryReading, canonical_query};
+use crate::canonical::uri::canonical_uri;
+use crate::canonical::{
+    CanonicalRequest, Request, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER,
+    STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD, UriEncoding,
+};
+use crate::date::AmzDate;
+use crate::error::{Mismatch, SignatureLocation, VerifyError};
+use crate::presigned_query::{PresignedQuery, is_presigned};
+use crate::signing_key::{SigningKeys, decode_hex, hex_bytes, hex_str};
+use crate::string_to_sign::{Scope, StringToSign};
+
+/// `x-amz-*` headers that only describe the body encoding and may travel unsigned.
+pub const UNSIGNED_AMZ_ALLOWED: &[&str] = &[
+    "x-amz-content-sha256",
+    "x-amz-decoded-content-length",
+    "x-amz-trailer",
+];
+
+/// Default allowed clock skew: 15 minutes each way.
+pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// Whether `UNSIGNED-PAYLOAD` is accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnsignedPayload {
+    /// Accepted (default), as AWS does.
+    #[default]
+    Accept,
+    /// Refused with `AccessDenied`.
+    Refuse,
+}
+
+/// Which readings of the request the verifier tries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Readings {
+    /// Only the strict canonical form.
+    Strict,
+    /// The strict form first, then the readings real clients use where they disagree
+    /// (`spec/protocol.md`, "Alternative readings"). Default.
+    #[default]
+    ClientCompatible,
+}
+
+/// What the verifier accepts. Defaults: ±15 min skew, double URI encoding, `UNSIGNED-PAYLOAD`
+/// accepted, client-compatible readings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct VerifyPolicy {
+    region: String,
+    service: String,
+    max_skew: Duration,
+    uri_encoding: UriEncoding,
+    unsigned_payload: UnsignedPayload,
+    readings: Readings,
+}
+
+impl VerifyPolicy {
+    /// A policy for requests scoped to `region` and `service`.
+    pub fn new(region: impl Into<String>, service: impl Into<String>) -> Self {
+        Self {
+            region: region.into(),
+            service: service.into(),
+            max_skew: DEFAULT_MAX_SKEW,
+            uri_encoding: UriEncoding::Double,
+            unsigned_payload: UnsignedPayload::Accept,
+            readings: Readings::ClientCompatible,
+        }
+    }
+
+    /// Maximum clock difference for header-signed requests, in both directions; also how far
+    /// in the future a presigned URL's `X-Amz-Date` may be. Default 15 minutes.
+    pub fn max_skew(mut self, skew: Duration) -> Self {
+        self.max_skew = skew;
+        self
+    }
+
+    /// The strict URI mode. Default [`UriEncoding::Double`].
+    pub fn uri_encoding(mut self, encoding: UriEncoding) -> Self {
+        self.uri_encoding = encoding;
+        self
+    }
+
+    /// Whether `UNSIGNED-PAYLOAD` is accepted. Default [`UnsignedPayload::Accept`].
+    pub fn unsigned_payload(mut self, choice: UnsignedPayload) -> Self {
+        self.unsigned_payload = choice;
+        self
+    }
+
+    /// Which readings are tried. Default [`Readings::ClientCompatible`].
+    pub fn readings(mut self, readings: Readings) -> Self {
+        self.readings = readings;
+        self
+    }
+
+    /// The expected region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The expected service.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The allowed skew.
+    pub fn skew(&self) -> Duration {
+        self.max_skew
+    }
+}
+
+/// Verifies SigV4 requests under one [`VerifyPolicy`].
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    policy: VerifyPolicy,
+}
+
+enum Auth<'r> {
+    Header(Authorization<'r>, AmzDate),
+    Query(PresignedQuery<'r>),
+}
+
+/// A request whose signature parsed and whose scope, signed headers and time are acceptable;
+/// [`Pending::finish`] checks the signature itself.
+pub struct Pending<'r> {
+    policy: &'r VerifyPolicy,
+    req: &'r Request<'r>,
+    auth: Auth<'r>,
+}
+
+/// What the request declares about its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PayloadClaim {
+    /// `x-amz-content-sha256` carries this digest: the signature can be checked before the
+    /// body is read, and the body must then hash to it.
+    Declared([u8; 32]),
+    /// `UNSIGNED-PAYLOAD`.
+    Unsigned,
+    /// Nothing declared: the body's digest is part of the signature, read the body first.
+    BodyHash,
+}
+
+/// A verified request.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Verified {
+    /// Where the signature was.
+    pub location: SignatureLocation,
+    /// A digest the body must still match when `finish` was called without one (streaming).
+    pub body_must_hash_to: Option<[u8; 32]>,
+    /// Whether the body is covered by the signature.
+    pub payload_signed: bool,
+    /// The reading that matched, `None` for the strict one.
+    pub alternative: Option<Alternative>,
+}
+
+/// A non-strict reading that made the signature match (see `spec/protocol.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Alternative {
+    /// The path was signed in the other URI mode (e.g. as sent, single-encoded).
+    pub path_other_mode: bool,
+    /// A raw `+` in the query was signed as a literal plus.
+    pub query_plus_literal: bool,
+    /// The query was signed as sent, without re-encoding.
+    pub query_as_sent: bool,
+    /// `host` was signed with this default port appended.
+    pub host_port: Option<u16>,
+}
+
+impl Verifier {
+    /// A verifier with `policy`.
+    pub fn new(policy: VerifyPolicy) -> Self {
+        Self { policy }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &VerifyPolicy {
+        &self.policy
+    }
+
+    /// Parses the request's signature and checks everything that needs no secret.
+    ///
+    /// # Errors
+    /// A [`VerifyError`] for a missing, repeated or malformed signature, a wrong scope, an
+    /// unsigned `host`/date/`x-amz-*` header, or a time outside the skew or expiry.
+    pub fn begin<'r>(
+        &'r self,
+        req: &'r Request<'r>,
+        now: SystemTime,
+    ) -> Result<Pending<'r>, VerifyError> {
+        let auth = self.parse_auth(req)?;
+        let pending = Pending {
+            policy: &self.policy,
+            req,
+            auth,
+        };
+        pending.payload_claim()?;
+        pending.check_scope()?;
+        pending.check_signed_headers()?;
+        pending.check_time(AmzDate::from_system_time(now))?;
+        Ok(pending)
+    }
+
+    /// One-call verification with a key lookup closure (which returns `None` for an unknown or
+    /// inactive key) and the body's SHA-256.
+    ///
+    /// # Errors
+    /// As [`Verifier::begin`] and [`Pending::finish`], plus
+    /// [`VerifyError::InvalidAccessKeyId`] when `lookup` finds nothing.
+    pub fn verify<K: AsRef<SigningKeys>>(
+        &self,
+        req: &Request<'_>,
+        now: SystemTime,
+        lookup: impl FnOnce(&str) -> Option<K>,
+        body_sha256: Option<&[u8; 32]>,
+    ) -> Result<Verified, VerifyError> {
+        let pending = self.begin(req, now)?;
+        let keys = lookup(pending.access_key_id())
+            .ok_or_else(|| VerifyError::InvalidAccessKeyId(pending.access_key_id().to_owned()))?;
+        pending.finish(keys.as_ref(), body_sha256)
+    }
+
+    fn parse_auth<'r>(&self, req: &'r Request<'r>) -> Result<Auth<'r>, VerifyError> {
+        let mut headers = req.values("authorization");
+        let (first, second) = (headers.next(), headers.next());
+        let presigned = is_presigned(req.query());
+        match (first, second, presigned) {
+            (None, _, false) => Err(VerifyError::MissingAuthentication),
+            (Some(_), Some(_), _) => Err(VerifyError::MultipleAuthMethods(
+                "two Authorization headers",
+            )),
+            (Some(_), None, true) => Err(VerifyError::MultipleAuthMethods(
+                "an Authorization header and presigned query parameters",
+            )),
+            (Some(value), None, false) => {
+                let auth =
+                    Authorization::parse(value).map_err(VerifyError::MalformedAuthorization)?;
+                let date = match req.single("x-amz-date") {
+                    Err(()) => return Err(VerifyError::DuplicateHeader("X-Amz-Date")),
+                    Ok(None) => return Err(VerifyError::MissingDate),
+                    Ok(Some(v)) => {
+                        AmzDate::parse(v.trim()).map_err(VerifyError::InvalidDateHeader)?
+                    }
+                };
+                Ok(Auth::Header(auth, date))
+            }
+            (None, _, true) => PresignedQuery::parse(req.query())
+                .map(Auth::Query)
+                .map_err(VerifyError::MalformedPresignedQuery),
+        }
+    }
+}
+
+impl<'r> Pending<'r> {
+    /// The access key id to look the secret up by.
+    pub fn access_key_id(&self) -> &str {
+        self.credential().access_key_id()
+    }
+
+    /// The session token (`x-amz-security-token` header or `X-Amz-Security-Token` parameter).
+    pub fn session_token(&self) -> Option<&str> {
+        match &self.auth {
+            Auth::Header(..) => self.req.values("x-amz-security-token").next(),
+            Auth::Query(q) => q.session_token(),
+        }
+    }
+
+    /// Where the signature is.
+    pub fn location(&self) -> SignatureLocation {
+        match self.auth {
+            Auth::Header(..) => SignatureLocation::Header,
+            Auth::Query(_) => SignatureLocation::Query,
+        }
+    }
+
+    /// The request timestamp.
+    pub fn date(&self) -> AmzDate {
+        match &self.auth {
+            Auth::Header(_, date) => *date,
+            Auth::Query(q) => q.date(),
+        }
+    }
+
+    /// What the request declares about its body (see [`PayloadClaim`]).
+    ///
+    /// # Errors
+    /// [`VerifyError::InvalidContentSha256`] / [`VerifyError::StreamingNotSupported`] for an
+    /// `x-amz-content-sha256` this verifier cannot use.
+    pub fn payload_claim(&self) -> Result<PayloadClaim, VerifyError> {
+        let Some(declared) = self.declared_sha256()? else {
+            return Ok(PayloadClaim::BodyHash);
+        };
+        if declared == UNSIGNED_PAYLOAD {
+            return Ok(PayloadClaim::Unsigned);
+        }
+        if [
+            STREAMING_PAYLOAD,
+            STREAMING_PAYLOAD_TRAILER,
+            STREAMING_UNSIGNED_PAYLOAD_TRAILER,
+        ]
+        .contains(&declared)
+        {
+            return Err(VerifyError::StreamingNotSupported(declared.to_owned()));
+        }
+        let mut digest = [0u8; 32];
+        if decode_hex(declared.as_bytes(), &mut digest) {
+            return Ok(PayloadClaim::Declared(digest));
+        }
+        Err(VerifyError::InvalidContentSha256(
+            crate::authorization::clip(declared),
+        ))
+    }
+
+    /// Checks the signature with the caller's keys for [`Pending::access_key_id`].
+    ///
+    /// `body_sha256` is the SHA-256 of the body as received. It may be `None` only when
+    /// [`Pending::payload_claim`] is `Declared` or `Unsigned`; with `Declared`, the result's
+    /// `body_must_hash_to` then tells the caller what the body must hash to.
+    ///
+    /// # Errors
+    /// [`VerifyError::SignatureDoesNotMatch`] with the verifier's canonical request and string
+    /// to sign; [`VerifyError::ContentSha256Mismatch`] when the body is not the declared one;
+    /// [`VerifyError::UnsignedPayloadRefused`]; [`VerifyError::BodyDigestRequired`].
+    pub fn finish(
+        self,
+        keys: &SigningKeys,
+        body_sha256: Option<&[u8; 32]>,
+    ) -> Result<Verified, VerifyError> {
+        let claim = self.payload_claim()?;
+        let payloads = self.payload_lines(claim, body_sha256)?;
+        let cred = self.credential();
+        let scope = Scope {
+            date: cred.date(),
+            region: cred.region(),
+            service: cred.service(),
+        };
+        let key = keys.signing_key(scope.date, scope.region, scope.service);
+        let signature = match &self.auth {
+            Auth::Header(a, _) => a.signature(),
+            Auth::Query(q) => q.signature(),
+        };
+        let strict = self.strict_variant();
+        let matches = |v: &Variant<'r>, payload: &str| {
+            let creq = self.canonical(v, payload);
+            let sts = StringToSign::new(self.date(), scope, &creq.digest());
+            sts.sign(&key).ct_eq(signature)
+        };
+        if let Some(p) = payloads.iter().find(|p| matches(&strict, p)) {
+            return self.accepted(claim, body_sha256, p, None);
+        }
+        for v in self.alternatives(&strict) {
+            if let Some(p) = payloads.iter().find(|p| matches(&v, p)) {
+                return self.accepted(claim, body_sha256, p, v.alternative);
+            }
+        }
+        let creq = self.canonical(&strict, &payloads[0]);
+        let sts = StringToSign::new(self.date(), scope, &creq.digest());
+        Err(VerifyError::SignatureDoesNotMatch(Box::new(Mismatch {
+            canonical_request: creq.to_string(),
+            string_to_sign: sts.to_string(),
+        })))
+    }
+
+    fn accepted(
+        &self,
+        claim: PayloadClaim,
+        body: Option<&[u8; 32]>,
+        payload: &str,
+        alternative: Option<Alternative>,
+    ) -> Result<Verified, VerifyError> {
+        let mut body_must_hash_to = None;
+        if let PayloadClaim::Declared(declared) = claim {
+            match body {
+                Some(actual) if actual != &declared => {
+                    return Err(VerifyError::ContentSha256Mismatch {
+                        declared: hex_str(&hex_bytes(&declared)).to_owned(),
+                        computed: hex_str(&hex_bytes(actual)).to_owned(),
+                    });
+                }
+                Some(_) => {}
+                None => body_must_hash_to = Some(declared),
+            }
+        }
+        Ok(Verified {
+            location: self.location(),
+            body_must_hash_to,
+            payload_signed: payload != UNSIGNED_PAYLOAD,
+            alternative,
+        })
+    }
+
+    fn credential(&self) -> &Credential<'r> {
+        match &self.auth {
+            Auth::Header(a, _) => a.credential(),
+            Auth::Query(q) => q.credential(),
+        }
+    }
+
+    fn signed_headers(&self) -> &str {
+        match &self.auth {
+            Auth::Header(a, _) => a.signed_headers(),
+            Auth::Query(q) => q.signed_headers(),
+        }
+    }
+
+    fn declared_sha256(&self) -> Result<Option<&'r str>, VerifyError> {
+        self.req
+            .single("x-amz-content-sha256")
+            .map(|v| v.map(str::trim))
+            .map_err(|()| VerifyError::DuplicateHeader("x-amz-content-sha256"))
+    }
+
+    /// Candidate payload lines, most likely first.
+    fn payload_lines(
+        &self,
+        claim: PayloadClaim,
+        body: Option<&[u8; 32]>,
+    ) -> Result<Vec<Cow<'r, str>>, VerifyError> {
+        let unsigned_ok = self.policy.unsigned_payload == UnsignedPayload::Accept;
+        match claim {
+            PayloadClaim::Unsigned if !unsigned_ok => Err(VerifyError::UnsignedPayloadRefused),
+            PayloadClaim::Unsigned => Ok(vec![Cow::Borrowed(UNSIGNED_PAYLOAD)]),
+            PayloadClaim::Declared(_) => Ok(vec![Cow::Borrowed(
+                self.declared_sha256()?.unwrap_or_default(),
+            )]),
+            PayloadClaim::BodyHash => {
+                let body = body.ok_or(VerifyError::BodyDigestRequired)?;
+                let mut lines = vec![Cow::Owned(hex_str(&hex_bytes(body)).to_owned())];
+                if self.location() == SignatureLocation::Query && unsigned_ok {
+                    lines.push(Cow::Borrowed(UNSIGNED_PAYLOAD));
+                }
+                Ok(lines)
+            }
+        }
+    }
+
+    fn check_scope(&self) -> Result<(), VerifyError> {
+        let (cred, location) = (self.credential(), self.location());
+        if cred.region() != self.policy.region {
+            return Err(VerifyError::WrongRegion {
+                location,
+                found: cred.region().to_owned(),
+                expected: self.policy.region.clone(),
+            });
+        }
+        if cred.service() != self.policy.service {
+            return Err(VerifyError::WrongService {
+                location,
+                found: cred.service().to_owned(),
+                expected: self.policy.service.clone(),
+            });
+        }
+        if cred.date() != self.date().date_stamp() {
+            return Err(VerifyError::ScopeDateMismatch {
+                location,
+                scope_date: cred.date().to_string(),
+                request_date: self.date().date_stamp().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_signed_headers(&self) -> Result<(), VerifyError> {
+        let (signed, location) = (self.signed_headers(), self.location());
+        let mut required = vec!["host"];
+        if location == SignatureLocation::Header {
+            required.push("x-amz-date");
+        }
+        for name in required {
+            if !signed.split(';').any(|s| s == name) {
+                return Err(VerifyError::RequiredHeaderNotSigned {
+                    location,
+                    required: name,
+                    signed_headers: signed.to_owned(),
+                });
+            }
+        }
+        for name in signed.split(';') {
+            if self.req.values(name).next().is_none() {
+                return Err(VerifyError::SignedHeaderMissing {
+                    location,
+                    name: name.to_owned(),
+                });
+            }
+        }
+        let mut unsigned: Vec<String> = Vec::new();
+        for (name, _) in self.req.header_list() {
+            let lower = name.to_ascii_lowercase();
+            let is_amz = lower.starts_with("x-amz-");
+            if is_amz
+                && !UNSIGNED_AMZ_ALLOWED.contains(&lower.as_str())
+                && !signed.split(';').any(|s| s == lower)
+                && !unsigned.contains(&lower)
+            {
+                unsigned.push(lower);
+            }
+        }
+        if unsigned.is_empty() {
+            Ok(())
+        } else {
+            Err(VerifyError::UnsignedAmzHeaders(unsigned))
+        }
+    }
+
+    fn check_time(&self, now: AmzDate) -> Result<(), VerifyError> {
+        let date = self.date();
+        let skew = self.policy.max_skew.as_secs();
+        let too_skewed = || VerifyError::RequestTimeTooSkewed {
+            request_time: date,
+            server_time: now,
+            max_skew: self.policy.max_skew,
+        };
+        match &self.auth {
+            Auth::Header(..) if date.unix().abs_diff(now.unix()) > skew => Err(too_skewed()),
+            Auth::Header(..) => Ok(()),
+            Auth::Query(_) if date.unix() > now.unix().saturating_add(skew) => Err(too_skewed()),
+            Auth::Query(q) => {
+                let expires_at = date.plus_secs(q.expires());
+                if now > expires_at {
+                    return Err(VerifyError::RequestExpired {
+                        expired_at: expires_at,
+                        server_time: now,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The strict reading of the request.
+    fn strict_variant(&self) -> Variant<'r> {
+        Variant {
+            uri: canonical_uri(self.req.path(), self.policy.uri_encoding),
+            query: self.query(QueryReading::PlusIsSpace),
+            headers: self.headers(None),
+            alternative: None,
+        }
+    }
+
+    /// The other readings, tried only after the strict one failed: one alternative at a time,
+    /// then path and query alternatives together.
+    fn alternatives(&self, strict: &Variant<'r>) -> Vec<Variant<'r>> {
+        if self.policy.readings == Readings::Strict {
+            return Vec::new();
+        }
+        let mut uris = Vec::new();
+        let other = match self.policy.uri_encoding {
+            UriEncoding::S3 => UriEncoding::Double,
+            _ => UriEncoding::S3,
+        };
+        let alt_uri = canonical_uri(self.req.path(), other);
+        if alt_uri != strict.uri {
+            uris.push(alt_uri);
+        }
+        let mut queries = Vec::new();
+        for (reading, plus_literal) in [
+            (QueryReading::PlusIsLiteral, true),
+            (QueryReading::AsSent, false),
+        ] {
+            let q = self.query(reading);
+            if q != strict.query && !queries.iter().any(|(x, _)| x == &q) {
+                queries.push((q, plus_literal));
+            }
+        }
+        let mut hosts = Vec::new();
+        for port in self.host_ports() {
+            hosts.push((self.headers(Some(port)), port));
+        }
+        let mut out = Vec::new();
+        for uri in &uris {
+            out.push(strict.with_uri(uri.clone()));
+        }
+        for (q, plus) in &queries {
+            out.push(strict.with_query(q.clone(), *plus));
+        }
+        for (h, port) in &hosts {
+            out.push(strict.with_host(h.clone(), *port));
+        }
+        for uri in &uris {
+            for (q, plus) in &queries {
+                out.push(strict.with_uri(uri.clone()).with_query(q.clone(), *plus));
+            }
+        }
+        out
+    }
+
+    fn query(&self, reading: QueryReading) -> Cow<'r, str> {
+        let mut out = String::with_capacity(self.req.query().len() + 8);
+        let skip = self.location() == SignatureLocation::Query;
+        canonical_query(self.req.query(), reading, skip, &mut out);
+        Cow::Owned(out)
+    }
+
+    fn headers(&self, host_port: Option<u16>) -> Cow<'r, str> {
+        let mut out = String::with_capacity(256);
+        for name in self.signed_headers().split(';') {
+            match host_port {
+                Some(port) if name == "host" => {
+                    let host = format!(
+                        "{}:{port}",
+                        self.req.values("host").next().unwrap_or("").trim()
+                    );
+                    push_header(name, std::iter::once(host.as_str()), &mut out);
+                }
+                _ => push_header(name, self.req.values(name), &mut out),
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// Default ports a client may have signed in `host` without sending them.
+    fn host_ports(&self) -> Vec<u16> {
+        if !self.signed_headers().split(';').any(|s| s == "host") {
+            return Vec::new();
+        }
+        let host = self.req.values("host").next().unwrap_or("").trim();
+        let has_port = match host.rfind(']') {
+            Some(end) => host[end..].contains(':'),
+            None => host.contains(':'),
+        };
+        if has_port || host.is_empty() {
+            Vec::new()
+        } else {
+            vec![80, 443]
+        }
+    }
+
+    fn canonical<'v>(&'v self, v: &'v Variant<'r>, payload: &'v str) -> CanonicalRequest<'v> {
+        CanonicalRequest {
+            method: self.req.method(),
+            uri: Cow::Borrowed(&v.uri),
+            query: Cow::Borrowed(&v.query),
+            headers: Cow::Borrowed(&v.headers),
+            signed_headers: Cow::Borrowed(self.signed_headers()),
+            payload: Cow::Borrowed(payload),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Variant<'r> {
+    uri: Cow<'r, str>,
+    query: Cow<'r, str>,
+    headers: Cow<'r, str>,
+    alternative: Option<Alternative>,
+}
+
+impl<'r> Variant<'r> {
+    fn alt(&self) -> Alternative {
+        self.alternative.unwrap_or_default()
+    }
+
+    fn with_uri(&self, uri: Cow<'r, str>) -> Self {
+        let alternative = Some(Alternative {
+            path_other_mode: true,
+            ..self.alt()
+        });
+        Self {
+            uri,
+            alternative,
+            ..self.clone()
+        }
+    }
+
+    fn with_query(&self, query: Cow<'r, str>, plus_literal: bool) -> Self {
+        let alternative = Some(Alternative {
+            query_plus_literal: plus_literal,
+            query_as_sent: !plus_literal,
+            ..self.alt()
+        });
+        Self {
+            query,
+            alternative,
+            ..self.clone()
+        }
+    }
+
+    fn with_host(&self, headers: Cow<'r, str>, port: u16) -> Self {
+        let alternative = Some(Alternative {
+            host_port: Some(port),
+            ..self.alt()
+        });
+        Self {
+            headers,
+            alternative,
+            ..self.clone()
+        }
+    }
+}
+
+impl AsRef<SigningKeys> for SigningKeys {
+    fn as_ref(&self) -> &SigningKeys {
+        self
+    }
+}
