@@ -47,7 +47,7 @@ impl<'a> Authorization<'a> {
                 max: MAX_AUTHORIZATION_LEN,
             });
         }
-        let value = value.trim_matches(|c| c == ' ' || c == '\t');
+        let value = value.trim_matches([' ', '\t']);
         if value.is_empty() {
             return Err(AuthParseError::Empty);
         }
@@ -57,7 +57,7 @@ impl<'a> Authorization<'a> {
         }
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for piece in params.split(',') {
-            let piece = piece.trim_matches(|c| c == ' ' || c == '\t');
+            let piece = piece.trim_matches([' ', '\t']);
             let (name, val) = piece
                 .split_once('=')
                 .ok_or_else(|| AuthParseError::MalformedParameter(clip(piece)))?;

@@ -67,7 +67,7 @@ mod verify;
 
 pub use authorization::{Authorization, Credential, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS};
 pub use canonical::{
-    CanonicalRequest, Payload, Request, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER,
+    CanonicalRequest, EMPTY_SHA256, Payload, Request, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER,
     STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_BY_DEFAULT, UNSIGNED_PAYLOAD, UriEncoding,
 };
 pub use credentials::{Credentials, SecretKey};
@@ -116,3 +116,8 @@ pub mod internal {
         crate::canonical::uri::canonical_uri(path, encoding).into_owned()
     }
 }
+
+/// The repository README's Rust snippet, compiled and run as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -118,6 +118,9 @@ pub(crate) fn auth_param_in(query: &str) -> Option<&'static str> {
 
 /// Does `query` carry an `X-Amz-Signature` or `X-Amz-Credential` (i.e. claim to be presigned)?
 pub(crate) fn is_presigned(query: &str) -> bool {
+    if !query.contains("X-Amz-") {
+        return false;
+    }
     query.split('&').any(|piece| {
         let key = piece.split_once('=').map_or(piece, |(k, _)| k);
         matches!(

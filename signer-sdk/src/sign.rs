@@ -1,6 +1,7 @@
 //! The signer: `Authorization` header signing and presigned URLs.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::time::Duration;
 
 use crate::canonical::headers::{lowercase, push_header};
@@ -10,7 +11,7 @@ use crate::canonical::{CanonicalRequest, Payload, Request, UNSIGNED_BY_DEFAULT, 
 use crate::credentials::Credentials;
 use crate::date::AmzDate;
 use crate::error::SignError;
-use crate::signing_key::{Signature, SigningKeys};
+use crate::signing_key::{Signature, SigningKeys, hex_str};
 use crate::string_to_sign::{ALGORITHM, Scope, StringToSign};
 
 /// Longest presign validity SigV4 allows: 7 days.
@@ -91,7 +92,8 @@ pub struct SignedRequest<'r> {
     headers: Vec<(&'static str, String)>,
     signature: Signature,
     canonical_request: CanonicalRequest<'r>,
-    string_to_sign: String,
+    string_to_sign: StringToSign<'r>,
+    string_to_sign_text: OnceCell<String>,
 }
 
 /// The result of presigning: the new query string and what was signed.
@@ -100,7 +102,8 @@ pub struct PresignedRequest<'r> {
     query: String,
     signature: Signature,
     canonical_request: CanonicalRequest<'r>,
-    string_to_sign: String,
+    string_to_sign: StringToSign<'r>,
+    string_to_sign_text: OnceCell<String>,
 }
 
 /// Headers the signer sets itself; a copy already on the request is replaced, never signed twice.
@@ -149,38 +152,44 @@ impl Signer {
     /// # Errors
     /// [`SignError`] when the request has no `Host` header or a malformed method, path or header.
     pub fn sign<'r>(
-        &self,
+        &'r self,
         req: &'r Request<'r>,
         payload: Payload<'_>,
         now: AmzDate,
     ) -> Result<SignedRequest<'r>, SignError> {
         check_request(req)?;
-        let mut buf = [0u8; 64];
-        let payload_line = payload.line(&mut buf).to_owned();
-        let date = now.to_string();
+        let payload_line = payload.line();
+        let date = String::from(std::str::from_utf8(&now.to_bytes()).unwrap_or_default());
         let send_sha = self.settings.content_sha256 == ContentSha256Header::Send;
-        let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", date)];
+        let mut added: Vec<(&'static str, String)> = Vec::with_capacity(4);
+        added.push(("x-amz-date", date));
         if let Some(token) = self.credentials.session_token() {
             added.push(("x-amz-security-token", token.to_owned()));
         }
         if send_sha {
-            added.push(("x-amz-content-sha256", payload_line.clone()));
+            added.push(("x-amz-content-sha256", payload_line.clone().into_owned()));
         }
         let (headers, signed) = canonical_headers(req, &added, SIGNER_HEADERS);
         let creq = self.canonical(req, req.query(), headers, signed, payload_line);
         let (signature, sts) = self.signature(&creq, now);
-        let authorization = format!(
-            "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={signature}",
-            self.credentials.access_key_id(),
-            self.scope(now),
-            creq.signed_headers(),
-        );
-        added.push(("authorization", authorization));
+        let id = self.credentials.access_key_id();
+        let mut auth = String::with_capacity(160 + id.len() + creq.signed_headers().len());
+        auth.push_str(ALGORITHM);
+        auth.push_str(" Credential=");
+        auth.push_str(id);
+        auth.push('/');
+        push_scope(&mut auth, &sts_scope(&sts));
+        auth.push_str(", SignedHeaders=");
+        auth.push_str(creq.signed_headers());
+        auth.push_str(", Signature=");
+        auth.push_str(hex_str(&signature.to_hex()));
+        added.push(("authorization", auth));
         Ok(SignedRequest {
             headers: added,
             signature,
             canonical_request: creq,
             string_to_sign: sts,
+            string_to_sign_text: OnceCell::new(),
         })
     }
 
@@ -195,7 +204,7 @@ impl Signer {
     /// [`SignError::InvalidExpiry`] outside 1 s..=7 days, [`SignError::AlreadyPresigned`] when
     /// the query already has `X-Amz-*` auth parameters, and the errors of [`Signer::sign`].
     pub fn presign<'r>(
-        &self,
+        &'r self,
         req: &'r Request<'r>,
         payload: Payload<'_>,
         now: AmzDate,
@@ -213,8 +222,7 @@ impl Signer {
             (PresignPayload::ByUriMode, UriEncoding::S3) => Payload::Unsigned,
             _ => payload,
         };
-        let mut buf = [0u8; 64];
-        let payload_line = payload.line(&mut buf).to_owned();
+        let payload_line = payload.line();
         let (headers, signed) = canonical_headers(req, &[], &[]);
         let mut query = String::with_capacity(req.query().len() + 256);
         query.push_str(req.query());
@@ -222,12 +230,13 @@ impl Signer {
         let creq = self.canonical(req, &query, headers, signed, payload_line);
         let (signature, sts) = self.signature(&creq, now);
         query.push_str("&X-Amz-Signature=");
-        query.push_str(&signature.to_string());
+        query.push_str(hex_str(&signature.to_hex()));
         Ok(PresignedRequest {
             query,
             signature,
             canonical_request: creq,
             string_to_sign: sts,
+            string_to_sign_text: OnceCell::new(),
         })
     }
 
@@ -245,9 +254,9 @@ impl Signer {
         raw_query: &str,
         headers: String,
         signed: String,
-        payload_line: String,
+        payload_line: Cow<'static, str>,
     ) -> CanonicalRequest<'r> {
-        let mut query = String::with_capacity(raw_query.len() + 8);
+        let mut query = String::new();
         canonical_query(raw_query, QueryReading::PlusIsSpace, false, &mut query);
         CanonicalRequest {
             method: req.method(),
@@ -255,17 +264,21 @@ impl Signer {
             query: Cow::Owned(query),
             headers: Cow::Owned(headers),
             signed_headers: Cow::Owned(signed),
-            payload: Cow::Owned(payload_line),
+            payload: payload_line,
         }
     }
 
-    fn signature(&self, creq: &CanonicalRequest<'_>, now: AmzDate) -> (Signature, String) {
+    fn signature(
+        &self,
+        creq: &CanonicalRequest<'_>,
+        now: AmzDate,
+    ) -> (Signature, StringToSign<'_>) {
         let scope = self.scope(now);
         let sts = StringToSign::new(now, scope, &creq.digest());
         let key = self
             .keys
             .signing_key(scope.date, scope.region, scope.service);
-        (sts.sign(&key), sts.to_string())
+        (sts.sign(&key), sts)
     }
 
     fn push_auth_params(&self, query: &mut String, now: AmzDate, secs: u64, signed: &str) {
@@ -314,9 +327,10 @@ impl<'r> SignedRequest<'r> {
         &self.canonical_request
     }
 
-    /// The string to sign.
+    /// The string to sign (rendered on first use).
     pub fn string_to_sign(&self) -> &str {
-        &self.string_to_sign
+        self.string_to_sign_text
+            .get_or_init(|| self.string_to_sign.to_string())
     }
 }
 
@@ -337,9 +351,10 @@ impl<'r> PresignedRequest<'r> {
         &self.canonical_request
     }
 
-    /// The string to sign.
+    /// The string to sign (rendered on first use).
     pub fn string_to_sign(&self) -> &str {
-        &self.string_to_sign
+        self.string_to_sign_text
+            .get_or_init(|| self.string_to_sign.to_string())
     }
 }
 
@@ -399,6 +414,19 @@ fn check_request(req: &Request<'_>) -> Result<(), SignError> {
         }
     }
     Ok(())
+}
+
+fn sts_scope<'a>(sts: &StringToSign<'a>) -> Scope<'a> {
+    sts.scope()
+}
+
+fn push_scope(out: &mut String, scope: &Scope<'_>) {
+    out.push_str(scope.date.as_str());
+    out.push('/');
+    out.push_str(scope.region);
+    out.push('/');
+    out.push_str(scope.service);
+    out.push_str("/aws4_request");
 }
 
 /// RFC 9110 `tchar`.

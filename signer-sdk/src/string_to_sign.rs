@@ -47,6 +47,11 @@ impl<'a> StringToSign<'a> {
         }
     }
 
+    /// The credential scope.
+    pub fn scope(&self) -> Scope<'a> {
+        self.scope
+    }
+
     /// Signs it: one HMAC, fed piece by piece, no intermediate string.
     pub fn sign(&self, key: &SigningKey) -> Signature {
         let s = &self.scope;

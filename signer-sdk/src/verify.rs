@@ -476,12 +476,10 @@ impl<'r> Pending<'r> {
 
     fn check_signed_headers(&self) -> Result<(), VerifyError> {
         let (signed, location) = (self.signed_headers(), self.location());
-        let mut required = vec!["host"];
-        if location == SignatureLocation::Header {
-            required.push("x-amz-date");
-        }
-        for name in required {
-            if !signed.split(';').any(|s| s == name) {
+        let names: Vec<&str> = signed.split(';').collect();
+        let date_required = location == SignatureLocation::Header;
+        for (name, needed) in [("host", true), ("x-amz-date", date_required)] {
+            if needed && !names.contains(&name) {
                 return Err(VerifyError::RequiredHeaderNotSigned {
                     location,
                     required: name,
@@ -489,23 +487,28 @@ impl<'r> Pending<'r> {
                 });
             }
         }
-        for name in signed.split(';') {
-            if self.req.values(name).next().is_none() {
-                return Err(VerifyError::SignedHeaderMissing {
-                    location,
-                    name: name.to_owned(),
-                });
-            }
+        if let Some(name) = names.iter().find(|n| self.req.values(n).next().is_none()) {
+            return Err(VerifyError::SignedHeaderMissing {
+                location,
+                name: (*name).to_owned(),
+            });
         }
         let mut unsigned: Vec<String> = Vec::new();
         for (name, _) in self.req.header_list() {
+            let is_amz = name
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"));
+            if !is_amz {
+                continue;
+            }
+            let allowed = UNSIGNED_AMZ_ALLOWED
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(name));
+            if allowed || names.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                continue;
+            }
             let lower = name.to_ascii_lowercase();
-            let is_amz = lower.starts_with("x-amz-");
-            if is_amz
-                && !UNSIGNED_AMZ_ALLOWED.contains(&lower.as_str())
-                && !signed.split(';').any(|s| s == lower)
-                && !unsigned.contains(&lower)
-            {
+            if !unsigned.contains(&lower) {
                 unsigned.push(lower);
             }
         }

@@ -35,6 +35,10 @@ pub(crate) fn lowercase(name: &str) -> Cow<'_, str> {
 /// to one and obsolete line folding (CR/LF) read as a space.
 pub(crate) fn push_value(value: &str, out: &mut String) {
     let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+    if !value.contains("  ") && !value.contains(['\r', '\n']) {
+        out.push_str(value);
+        return;
+    }
     let mut last_space = false;
     for c in value.chars() {
         let c = if matches!(c, '\r' | '\n') { ' ' } else { c };
@@ -65,11 +69,20 @@ pub(crate) fn push_header<'v>(name: &str, values: impl Iterator<Item = &'v str>,
 
 /// Is `name` a valid lowercase signed-header token?
 pub(crate) fn is_valid_signed_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+    !name.is_empty() && name.bytes().all(|b| LOWER_TCHAR[usize::from(b)])
 }
+
+/// RFC 9110 `tchar` without upper-case letters, as a lookup table.
+const LOWER_TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let extra = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,8 @@ use crate::signing_key::{hex_bytes, hex_str};
 pub use headers::UNSIGNED_BY_DEFAULT;
 pub use uri::UriEncoding;
 
+/// SHA-256 of the empty body, hex (the payload line of most GETs).
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 /// The payload line keyword for bodies that are not signed.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// The payload line of an aws-chunked body with chunk signatures.
@@ -117,14 +119,15 @@ pub enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    /// The payload line, written into `buf` when it is a hash.
-    pub(crate) fn line<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
-        match self {
-            Self::Bytes(body) => *buf = hex_bytes(&Sha256::digest(body).into()),
-            Self::Sha256(digest) => *buf = hex_bytes(digest),
-            Self::Unsigned => return UNSIGNED_PAYLOAD,
-        }
-        hex_str(buf)
+    /// The payload line; allocates only for a computed hash.
+    pub(crate) fn line(&self) -> Cow<'static, str> {
+        let digest: [u8; 32] = match self {
+            Self::Bytes([]) => return Cow::Borrowed(EMPTY_SHA256),
+            Self::Unsigned => return Cow::Borrowed(UNSIGNED_PAYLOAD),
+            Self::Bytes(body) => Sha256::digest(body).into(),
+            Self::Sha256(digest) => *digest,
+        };
+        Cow::Owned(hex_str(&hex_bytes(&digest)).to_owned())
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) fn canonical_uri(path: &str, encoding: UriEncoding) -> Cow<'_, str> {
 /// RFC 3986 §5.2.4 dot-segment removal plus merging of repeated slashes, as the AWS CRT and the
 /// aws-sigv4 crate do. A trailing slash survives (also one implied by a final `.` or `..`).
 fn normalize(path: &str) -> Cow<'_, str> {
-    if path.starts_with('/') && !path.contains("//") && !has_dot_segment(path) {
+    if path.starts_with('/') && !needs_normalizing(path.as_bytes()) {
         return Cow::Borrowed(path);
     }
     let mut segments: Vec<&str> = Vec::with_capacity(8);
@@ -53,8 +53,23 @@ fn normalize(path: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|s| s == "." || s == "..")
+/// One pass: is there an empty segment (`//`) or a `.` / `..` segment?
+fn needs_normalizing(path: &[u8]) -> bool {
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] == b'/' {
+            let seg = &path[i + 1..];
+            let end = seg.iter().position(|&b| b == b'/').unwrap_or(seg.len());
+            let next_is_slash = end == 0 && !seg.is_empty();
+            if next_is_slash || matches!(&seg[..end], b"." | b"..") {
+                return true;
+            }
+            i += 1 + end;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// Percent-encodes every byte except the RFC 3986 unreserved set and `/`, uppercase hex.
