@@ -1,0 +1,427 @@
+//! The HTTP server: listener, optional TLS, per-request pipeline, graceful shutdown.
+//!
+//! Pipeline: `/livez` and `/readyz` answer unsigned; every other request is authenticated
+//! first ([`crate::auth`]), so unsigned or badly signed requests get 401 whatever the path,
+//! and only then routed ([`crate::routes`]). Every response carries `x-request-id`; one log
+//! line per request records method, path (never the query), status, principal, error code
+//! and latency.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use countersign::Verifier;
+
+use crate::auth::{self, Caller};
+use crate::clock::SharedClock;
+use crate::config::ServeArgs;
+use crate::error::{ApiError, ErrorRendering, Response, json_response};
+use crate::routes;
+use crate::store::KeyStore;
+use crate::store::cache::KeyCache;
+use crate::store::last_used::{LastUsed, spawn_flusher};
+use crate::store::sea::SeaKeyStore;
+use crate::{RunError, open_store};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long a TLS handshake may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `/readyz` waits for the database.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Shared state of the running server.
+pub struct App {
+    store: Arc<SeaKeyStore>,
+    cache: KeyCache<SeaKeyStore>,
+    last_used: Arc<LastUsed>,
+    clock: SharedClock,
+    verifier: Verifier,
+    max_body: u64,
+    rendering: ErrorRendering,
+    max_keys_per_principal: u32,
+}
+
+impl App {
+    /// State over an opened (and migrated) store.
+    pub fn new(store: SeaKeyStore, clock: SharedClock, args: &ServeArgs) -> Self {
+        let store = Arc::new(store);
+        Self {
+            cache: KeyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
+            store,
+            last_used: Arc::new(LastUsed::default()),
+            clock,
+            verifier: auth::verifier(args),
+            max_body: args.max_body,
+            rendering: ErrorRendering {
+                debug_errors: !args.no_debug_errors,
+            },
+            max_keys_per_principal: args.store.max_keys_per_principal,
+        }
+    }
+
+    /// The key store.
+    pub fn store(&self) -> &SeaKeyStore {
+        &self.store
+    }
+
+    /// The key cache.
+    pub fn cache(&self) -> &KeyCache<SeaKeyStore> {
+        &self.cache
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Pending `last_used_at` updates.
+    pub fn last_used(&self) -> &LastUsed {
+        &self.last_used
+    }
+
+    /// The signature verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// `--max-body` in bytes.
+    pub fn max_body(&self) -> u64 {
+        self.max_body
+    }
+
+    /// `--max-keys-per-principal`.
+    pub fn max_keys_per_principal(&self) -> u32 {
+        self.max_keys_per_principal
+    }
+
+    /// Serves one request; never fails (errors become JSON responses).
+    pub async fn handle(&self, request: Request<Incoming>) -> Response {
+        let started = Instant::now();
+        let request_id = new_request_id();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let (result, principal) = match self.respond(request).await {
+            Ok((response, caller)) => (Ok(response), caller.map(|c| c.principal)),
+            Err((err, caller)) => (Err(err), caller.map(|c| c.principal)),
+        };
+        let error_code = result.as_ref().err().map(ApiError::code);
+        let mut response = match result {
+            Ok(response) => response,
+            Err(err) => err.into_response(&request_id, self.rendering),
+        };
+        set_request_id(&mut response, &request_id);
+        tracing::info!(
+            target: "countersign::access",
+            request_id = %request_id,
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            principal = principal.as_deref().unwrap_or("-"),
+            error_code = error_code.unwrap_or("-"),
+            latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+        response
+    }
+
+    async fn respond(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
+        if let Some(response) = self.unsigned_route(&request).await {
+            return Ok((response, None));
+        }
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let (caller, body) = auth::authenticate(self, request)
+            .await
+            .map_err(|err| (err, None))?;
+        match routes::handle(self, &caller, &method, &path, &body).await {
+            Ok(response) => Ok((response, Some(caller))),
+            Err(err) => Err((err, Some(caller))),
+        }
+    }
+
+    async fn unsigned_route(&self, request: &Request<Incoming>) -> Option<Response> {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return None;
+        }
+        match request.uri().path() {
+            "/livez" => Some(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+            "/readyz" => Some(self.readiness().await),
+            _ => None,
+        }
+    }
+
+    async fn readiness(&self) -> Response {
+        let ping = tokio::time::timeout(READY_TIMEOUT, self.store.ping()).await;
+        match ping {
+            Ok(Ok(())) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+            Ok(Err(_)) | Err(_) => json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"status": "unavailable", "reason": "the key store does not answer"}),
+            ),
+        }
+    }
+}
+
+/// Runs `serve` until `shutdown` resolves, then drains in-flight requests.
+///
+/// Prints `listening on ADDR` to stderr once the socket is bound (useful with port 0).
+///
+/// # Errors
+/// [`RunError`] when the store, the TLS files or the listener cannot be set up.
+pub async fn serve(
+    args: ServeArgs,
+    clock: SharedClock,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let server = Server::bind(args, clock).await?;
+    announce(server.local_addr(), server.tls.is_some());
+    server.run(shutdown).await
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    local: SocketAddr,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+    clock: SharedClock,
+}
+
+impl Server {
+    /// Loads TLS files, opens and migrates the store, and binds the listener.
+    ///
+    /// # Errors
+    /// [`RunError`] when any of them fails.
+    pub async fn bind(args: ServeArgs, clock: SharedClock) -> Result<Self, RunError> {
+        let tls = load_tls(&args)?;
+        let store = open_store(&args.store).await?;
+        let app = Arc::new(App::new(store, clock.clone(), &args));
+        let bind_error = |source| RunError::Bind {
+            addr: args.listen,
+            source,
+        };
+        let listener = TcpListener::bind(args.listen).await.map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
+        Ok(Self {
+            listener,
+            local,
+            app,
+            tls,
+            clock,
+        })
+    }
+
+    /// The bound address (the real port when `--listen` used port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The shared state.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests
+    /// (up to [`SHUTDOWN_GRACE`]), writes pending `last_used_at` updates and closes the store.
+    ///
+    /// # Errors
+    /// [`RunError::Store`] when closing the store fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
+        let Self {
+            listener,
+            app,
+            tls,
+            clock,
+            ..
+        } = self;
+        let (stop_flusher, flusher_stop) = watch::channel(false);
+        let flusher = spawn_flusher(
+            app.store.clone(),
+            app.last_used.clone(),
+            clock,
+            flusher_stop,
+        );
+        accept_loop(&listener, &app, tls, shutdown).await;
+        drop(listener);
+        let _ = stop_flusher.send(true);
+        if flusher.await.is_err() {
+            tracing::warn!("last_used flusher ended abnormally");
+        }
+        close_store(app).await
+    }
+}
+
+async fn accept_loop(
+    listener: &TcpListener,
+    app: &Arc<App>,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(connection_builder());
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let connection = Connection {
+                    app: app.clone(),
+                    builder: builder.clone(),
+                    watcher: graceful.watcher(),
+                    peer,
+                };
+                tokio::spawn(connection.run(stream, tls.clone()));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracing::info!(
+        in_flight = graceful.count(),
+        "shutting down: draining connections"
+    );
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over: dropping remaining connections");
+    }
+}
+
+/// HTTP/1.1 + h2 with a header read timeout (slow-loris clients are cut off).
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+struct Connection {
+    app: Arc<App>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let Some(acceptor) = tls else {
+            return self.serve(TokioIo::new(stream)).await;
+        };
+        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+        match handshake.await {
+            Ok(Ok(tls_stream)) => self.serve(TokioIo::new(tls_stream)).await,
+            Ok(Err(err)) => {
+                tracing::debug!(peer = %self.peer, error = %err, "TLS handshake failed")
+            }
+            Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
+        }
+    }
+
+    async fn serve<I>(self, io: TokioIo<I>)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app.clone();
+        let service = service_fn(move |request: Request<Incoming>| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.handle(request).await) }
+        });
+        let connection = self.builder.serve_connection_with_upgrades(io, service);
+        if let Err(err) = self.watcher.watch(connection.into_owned()).await {
+            tracing::debug!(peer = %self.peer, error = %err, "connection ended with an error");
+        }
+    }
+}
+
+async fn close_store(app: Arc<App>) -> Result<(), RunError> {
+    let store = match Arc::try_unwrap(app) {
+        Ok(app) => app.store,
+        Err(_) => return Ok(()),
+    };
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close().await.map_err(RunError::Store),
+        Err(_) => Ok(()),
+    }
+}
+
+fn announce(local: SocketAddr, tls: bool) {
+    let scheme = if tls { "https" } else { "http" };
+    tracing::info!(address = %local, scheme, "listening");
+    // A stable line for scripts and tests that start the server on port 0.
+    eprintln!("listening on {local}");
+}
+
+fn load_tls(args: &ServeArgs) -> Result<Option<TlsAcceptor>, RunError> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    tls_acceptor(cert, key).map(Some)
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, RunError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let tls_error = |path: &Path, err: &dyn std::fmt::Display| {
+        RunError::Tls(format!("{}: {err}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|err| tls_error(cert, &err))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| tls_error(key, &err))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| RunError::Tls(err.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|err| tls_error(cert, &err))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return String::from("0000000000000000");
+    }
+    hex::encode(bytes)
+}
+
+fn set_request_id(response: &mut Response, request_id: &str) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+}
+
+#[cfg(test)]
+mod tests;

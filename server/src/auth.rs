@@ -1,0 +1,232 @@
+//! Authentication: the one layer between the socket and the routes.
+//!
+//! It reads the body under `--max-body` while hashing it, verifies the signature with the
+//! SDK's sans-IO core, checks the key and principal, and hands a [`Caller`] to the routes.
+//! Routes never see an unauthenticated request or an unchecked body.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use countersign::http::request_view;
+use countersign::{SignatureLocation, UnsignedPayload, Verifier, VerifyPolicy};
+use http::Request;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::clock::unix_seconds;
+use crate::config::ServeArgs;
+use crate::error::ApiError;
+use crate::store::KeyStatus;
+use crate::store::cache::CachedKey;
+
+/// Who made an authenticated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The principal's name.
+    pub principal: String,
+    /// The access key that signed.
+    pub access_key_id: String,
+    /// Where the signature was.
+    pub auth: AuthMethod,
+    /// Whether the principal may call the admin API.
+    pub admin: bool,
+}
+
+/// Where a request carried its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// The `Authorization` header.
+    Header,
+    /// Presigned URL query parameters.
+    Query,
+}
+
+impl AuthMethod {
+    /// `header` or `query`, as `whoami` reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Query => "query",
+        }
+    }
+}
+
+/// The verifier for the `serve` flags: scope region and service, skew, and whether
+/// `UNSIGNED-PAYLOAD` is accepted.
+pub fn verifier(args: &ServeArgs) -> Verifier {
+    let unsigned = if args.require_signed_payload {
+        UnsignedPayload::Refuse
+    } else {
+        UnsignedPayload::Accept
+    };
+    let policy = VerifyPolicy::new(&args.region, &args.service)
+        .max_skew(args.max_skew)
+        .unsigned_payload(unsigned);
+    Verifier::new(policy)
+}
+
+/// A body read in full with its SHA-256.
+#[derive(Debug, Clone)]
+pub struct HashedBody {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// SHA-256 of the bytes.
+    pub sha256: [u8; 32],
+}
+
+/// Authenticates `request`, returning the caller and the checked body.
+///
+/// Order: parse and check the signature's form, scope and time (no I/O); look the key up
+/// (cache, then store); read and hash the body under the size limit; check the signature
+/// and the body hash; then the principal's flags. A request without a valid signature
+/// never learns whether a principal is disabled.
+///
+/// # Errors
+/// The [`ApiError`] to send: 401/400/403 for authentication failures, 413 for a body over
+/// the limit, 503 when the key store cannot answer.
+pub async fn authenticate(
+    app: &App,
+    request: Request<Incoming>,
+) -> Result<(Caller, Bytes), ApiError> {
+    let (parts, body) = request.into_parts();
+    let view = request_view(&parts);
+    let now = app.clock().now();
+    let pending = app.verifier().begin(&view, now)?;
+    let key = active_key(app, pending.access_key_id()).await?;
+    let body = read_body(body, app.max_body()).await?;
+    let verified = pending.finish(&key.signing_keys, Some(&body.sha256))?;
+    if !key.principal_enabled {
+        return Err(ApiError::access_denied(format!(
+            "principal `{}` is disabled",
+            key.principal
+        )));
+    }
+    app.last_used().touch(&key.access_key_id, unix_seconds(now));
+    let caller = Caller {
+        principal: key.principal.clone(),
+        access_key_id: key.access_key_id.clone(),
+        auth: AuthMethod::from(verified.location),
+        admin: key.admin,
+    };
+    Ok((caller, body.bytes))
+}
+
+async fn active_key(app: &App, id: &str) -> Result<Arc<CachedKey>, ApiError> {
+    let invalid = || ApiError::InvalidAccessKeyId(clip(id));
+    let key = app.cache().lookup(id).await?.ok_or_else(invalid)?;
+    if key.status != KeyStatus::Active {
+        return Err(invalid());
+    }
+    Ok(key)
+}
+
+/// At most 64 characters of a peer-supplied id, for messages.
+fn clip(id: &str) -> String {
+    id.chars().take(64).collect()
+}
+
+impl From<SignatureLocation> for AuthMethod {
+    fn from(location: SignatureLocation) -> Self {
+        match location {
+            SignatureLocation::Query => Self::Query,
+            _ => Self::Header,
+        }
+    }
+}
+
+/// Reads a body while hashing it, refusing more than `limit` bytes with 413.
+///
+/// # Errors
+/// [`ApiError::EntityTooLarge`] past the limit, [`ApiError::InvalidRequest`] when the
+/// connection fails mid-body.
+pub async fn read_body<B>(mut body: B, limit: u64) -> Result<HashedBody, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    if body.size_hint().lower() > limit {
+        return Err(ApiError::EntityTooLarge { limit });
+    }
+    let mut hasher = Sha256::new();
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|err| ApiError::InvalidRequest(format!("reading the body failed: {err}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if u64::try_from(buffer.len() + data.len()).map_or(true, |len| len > limit) {
+            return Err(ApiError::EntityTooLarge { limit });
+        }
+        hasher.update(&data);
+        buffer.extend_from_slice(&data);
+    }
+    Ok(HashedBody {
+        bytes: buffer.freeze(),
+        sha256: hasher.finalize().into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::Full;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn body_is_hashed_while_read() {
+        let body = read_body(Full::new(Bytes::from_static(b"")), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            hex::encode(body.sha256),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let body = read_body(Full::new(Bytes::from_static(b"abc")), 3)
+            .await
+            .unwrap();
+        assert_eq!(&body.bytes[..], b"abc");
+        assert_eq!(
+            hex::encode(body.sha256),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[tokio::test]
+    async fn body_over_the_limit_is_413() {
+        let err = read_body(Full::new(Bytes::from_static(b"abcd")), 3)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 413);
+        assert_eq!(err.code(), "EntityTooLarge");
+    }
+
+    /// A body of `n` two-byte chunks with no size hint, like a chunked upload.
+    struct Chunked(usize);
+
+    impl hyper::body::Body for Chunked {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            if self.0 == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.0 -= 1;
+            let frame = hyper::body::Frame::data(Bytes::from_static(b"xx"));
+            std::task::Poll::Ready(Some(Ok(frame)))
+        }
+    }
+
+    #[tokio::test]
+    async fn streamed_body_over_the_limit_is_413() {
+        assert_eq!(read_body(Chunked(4), 8).await.unwrap().bytes.len(), 8);
+        let err = read_body(Chunked(5), 9).await.unwrap_err();
+        assert_eq!(err.code(), "EntityTooLarge");
+    }
+}

@@ -1,0 +1,450 @@
+//! Command line and environment configuration (clap derive).
+//!
+//! `countersign-server` with no subcommand serves; every flag also reads an environment
+//! variable (`COUNTERSIGN_*`). Durations are written `500ms`, `60s`, `15m`, `2h`, `30d`;
+//! sizes `1024`, `1k`, `1KiB`, `64MiB`, `1G`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Top-level command line of `countersign-server`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "countersign-server",
+    version,
+    about = "Stateless SigV4 verifying server with a key store",
+    args_conflicts_with_subcommands = true,
+    after_help = "Without a subcommand, `serve` runs with the flags given.\n\n\
+                  Bootstrap:\n  countersign-server principal create admin --admin\n  \
+                  countersign-server key create --principal admin\n  countersign-server"
+)]
+pub struct Cli {
+    /// Flags of the default `serve` subcommand.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The command to run, resolving the default `serve`.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Run the database migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage principals directly in the database.
+    #[command(subcommand)]
+    Principal(PrincipalCommand),
+    /// Manage access keys directly in the database.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `countersign-server principal …`
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCommand {
+    /// Create a principal.
+    Create {
+        /// Principal name (1-64 characters: letters, digits, `-`, `_`, `.`, `@`).
+        name: String,
+        /// Allow this principal to call the admin API.
+        #[arg(long)]
+        admin: bool,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List principals as JSON lines.
+    List {
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Disable a principal: its keys stop working within the key cache TTL.
+    Disable {
+        /// Principal name.
+        name: String,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Enable a principal again.
+    Enable {
+        /// Principal name.
+        name: String,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `countersign-server key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an access key and print it once as one JSON object.
+    Create {
+        /// Owner of the new key.
+        #[arg(long)]
+        principal: String,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List access keys (never their secrets) as JSON lines.
+    List {
+        /// Only the keys of this principal.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Mark a key Inactive.
+    Disable {
+        /// Access key id.
+        id: String,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Mark a key Active.
+    Enable {
+        /// Access key id.
+        id: String,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete a key for good.
+    Delete {
+        /// Access key id.
+        id: String,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where keys live; shared by `serve` and the offline admin commands.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Database URL: `sqlite://PATH?mode=rwc` or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_DATABASE_URL",
+        default_value = "sqlite://countersign.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// File holding the 32-byte master key that encrypts secrets at rest.
+    ///
+    /// For SQLite it defaults to the database path with the extension `.key` and is created
+    /// (32 random bytes, mode 0600) when absent. For PostgreSQL it is required and must
+    /// exist: it is never created.
+    #[arg(long, env = "COUNTERSIGN_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Maximum number of access keys per principal (1-100).
+    #[arg(
+        long,
+        env = "COUNTERSIGN_MAX_KEYS_PER_PRINCIPAL",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u32).range(1..=100)
+    )]
+    pub max_keys_per_principal: u32,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed to
+    /// stderr as `listening on ADDR`).
+    #[arg(long, env = "COUNTERSIGN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database flags.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Region that credential scopes must name.
+    #[arg(long, env = "COUNTERSIGN_REGION", default_value = "local")]
+    pub region: String,
+    /// Service that credential scopes must name.
+    #[arg(long, env = "COUNTERSIGN_SERVICE", default_value = "countersign")]
+    pub service: String,
+    /// Largest accepted clock difference for header-signed requests, both directions.
+    #[arg(long, env = "COUNTERSIGN_MAX_SKEW", default_value = "15m", value_parser = parse_duration)]
+    pub max_skew: Duration,
+    /// PEM certificate chain; with `--tls-key`, serve HTTPS.
+    #[arg(long, env = "COUNTERSIGN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "COUNTERSIGN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest accepted request body; larger ones get 413 `EntityTooLarge`.
+    #[arg(long, env = "COUNTERSIGN_MAX_BODY", default_value = "64MiB", value_parser = parse_size)]
+    pub max_body: u64,
+    /// How long a decrypted key stays cached; disabling a key takes effect within it.
+    #[arg(long, env = "COUNTERSIGN_KEY_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub key_cache_ttl: Duration,
+    /// Refuse `UNSIGNED-PAYLOAD`: every body must be covered by the signature.
+    #[arg(long, env = "COUNTERSIGN_REQUIRE_SIGNED_PAYLOAD")]
+    pub require_signed_payload: bool,
+    /// Leave `canonical_request` and `string_to_sign` out of `SignatureDoesNotMatch` bodies.
+    #[arg(long, env = "COUNTERSIGN_NO_DEBUG_ERRORS")]
+    pub no_debug_errors: bool,
+}
+
+/// Why a duration or size flag was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnitError {
+    /// Nothing was given.
+    #[error("empty value: expected a number and a unit such as `15m`")]
+    Empty,
+    /// The text does not start with a decimal number.
+    #[error("`{0}` does not start with a number: expected e.g. `15m`, `60s`, `64MiB`")]
+    NoNumber(String),
+    /// A duration without a unit.
+    #[error("`{0}` has no unit: expected one of ms, s, m, h, d (e.g. `{0}s`)")]
+    MissingUnit(String),
+    /// The unit is not one we know.
+    #[error("unknown unit `{unit}` in `{value}`: expected one of {expected}")]
+    UnknownUnit {
+        /// The whole value.
+        value: String,
+        /// The unit that was not understood.
+        unit: String,
+        /// The accepted units.
+        expected: &'static str,
+    },
+    /// The value does not fit.
+    #[error("`{0}` is too large")]
+    Overflow(String),
+}
+
+const DURATION_UNITS: &str = "ms, s, m, h, d";
+const SIZE_UNITS: &str = "B, k/KB, KiB, M/MB, MiB, G/GB, GiB";
+
+/// Parses `500ms`, `60s`, `15m`, `2h`, `30d` into a [`Duration`].
+///
+/// # Errors
+/// [`UnitError`] naming what was expected when the number or unit is missing or unknown.
+pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
+    let (number, unit) = split_number(text)?;
+    let millis_per_unit: u64 = match unit {
+        "" => return Err(UnitError::MissingUnit(text.to_owned())),
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(unknown_unit(text, unit, DURATION_UNITS)),
+    };
+    let millis = number
+        .checked_mul(millis_per_unit)
+        .ok_or_else(|| UnitError::Overflow(text.to_owned()))?;
+    Ok(Duration::from_millis(millis))
+}
+
+/// Parses a byte size: `1024`, `1k` / `1KB` (1000), `1KiB` (1024), `64MiB`, `1G`, `1GiB`.
+///
+/// Units are case-insensitive; a bare number is bytes.
+///
+/// # Errors
+/// [`UnitError`] naming what was expected when the number or unit is unknown.
+pub fn parse_size(text: &str) -> Result<u64, UnitError> {
+    let (number, unit) = split_number(text)?;
+    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "ki" | "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mi" | "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gi" | "gib" => 1 << 30,
+        _ => return Err(unknown_unit(text, unit, SIZE_UNITS)),
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| UnitError::Overflow(text.to_owned()))
+}
+
+fn split_number(text: &str) -> Result<(u64, &str), UnitError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(UnitError::Empty);
+    }
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    if digits.is_empty() {
+        return Err(UnitError::NoNumber(text.to_owned()));
+    }
+    let number = digits
+        .parse::<u64>()
+        .map_err(|_| UnitError::Overflow(text.to_owned()))?;
+    Ok((number, unit.trim()))
+}
+
+fn unknown_unit(value: &str, unit: &str, expected: &'static str) -> UnitError {
+    UnitError::UnknownUnit {
+        value: value.to_owned(),
+        unit: unit.to_owned(),
+        expected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        let mut argv = vec!["countersign-server"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().into_command()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_serve_with_defaults() {
+        let Command::Serve(serve) = parse(&[]) else {
+            panic!("expected serve")
+        };
+        assert_eq!(serve.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(serve.store.database_url, "sqlite://countersign.db?mode=rwc");
+        assert_eq!(serve.region, "local");
+        assert_eq!(serve.service, "countersign");
+        assert_eq!(serve.max_skew, Duration::from_secs(15 * 60));
+        assert_eq!(serve.max_body, 64 * 1024 * 1024);
+        assert_eq!(serve.key_cache_ttl, Duration::from_secs(60));
+        assert_eq!(serve.store.max_keys_per_principal, 2);
+        assert!(!serve.require_signed_payload);
+        assert!(!serve.no_debug_errors);
+    }
+
+    #[test]
+    fn top_level_flags_and_serve_subcommand_agree() {
+        let top = parse(&["--listen", "127.0.0.1:0", "--max-skew", "5m"]);
+        let sub = parse(&["serve", "--listen", "127.0.0.1:0", "--max-skew", "5m"]);
+        for command in [top, sub] {
+            let Command::Serve(serve) = command else {
+                panic!("expected serve")
+            };
+            assert_eq!(serve.listen.port(), 0);
+            assert_eq!(serve.max_skew, Duration::from_secs(300));
+        }
+    }
+
+    #[test]
+    fn tls_cert_without_key_is_refused() {
+        let result = Cli::try_parse_from(["countersign-server", "--tls-cert", "c.pem"]);
+        assert_eq!(
+            result.unwrap_err().kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn offline_key_create_takes_principal_and_store_flags() {
+        let command = parse(&[
+            "key",
+            "create",
+            "--principal",
+            "alice",
+            "--database-url",
+            "sqlite:///tmp/x.db",
+            "--max-keys-per-principal",
+            "3",
+        ]);
+        let Command::Key(KeyCommand::Create { principal, store }) = command else {
+            panic!("expected key create")
+        };
+        assert_eq!(principal, "alice");
+        assert_eq!(store.database_url, "sqlite:///tmp/x.db");
+        assert_eq!(store.max_keys_per_principal, 3);
+    }
+
+    #[test]
+    fn principal_create_admin_flag() {
+        let Command::Principal(PrincipalCommand::Create { name, admin, .. }) =
+            parse(&["principal", "create", "root", "--admin"])
+        else {
+            panic!("expected principal create")
+        };
+        assert_eq!((name.as_str(), admin), ("root", true));
+    }
+
+    #[test]
+    fn key_list_principal_is_optional() {
+        let Command::Key(KeyCommand::List { principal, .. }) = parse(&["key", "list"]) else {
+            panic!("expected key list")
+        };
+        assert_eq!(principal, None);
+    }
+
+    #[test]
+    fn durations_in_every_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+    }
+
+    #[test]
+    fn bad_durations_say_what_was_expected() {
+        assert_eq!(parse_duration(""), Err(UnitError::Empty));
+        assert_eq!(
+            parse_duration("15"),
+            Err(UnitError::MissingUnit("15".into()))
+        );
+        assert_eq!(parse_duration("m"), Err(UnitError::NoNumber("m".into())));
+        let err = parse_duration("15y").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown unit `y` in `15y`: expected one of ms, s, m, h, d"
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999s"),
+            Err(UnitError::Overflow("99999999999999999999s".into()))
+        );
+    }
+
+    #[test]
+    fn sizes_decimal_and_binary() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("1k"), Ok(1000));
+        assert_eq!(parse_size("1KiB"), Ok(1024));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(matches!(
+            parse_size("3 parsecs"),
+            Err(UnitError::UnknownUnit { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_flag_value_names_the_flag() {
+        let err = Cli::try_parse_from(["countersign-server", "--max-skew", "soon"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--max-skew"), "{text}");
+        assert!(text.contains("does not start with a number"), "{text}");
+    }
+}

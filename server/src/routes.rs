@@ -1,0 +1,232 @@
+//! The signed routes: `whoami` and the admin API. Only authenticated requests get here.
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::clock::unix_seconds;
+use crate::error::{ApiError, Response, json_response};
+use crate::store::{KeyStatus, KeyStore};
+
+/// A route of the signed API, with its path parameters decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/v1/whoami`
+    Whoami,
+    /// `/v1/principals`
+    Principals,
+    /// `/v1/principals/{name}`
+    Principal(String),
+    /// `/v1/principals/{name}/keys`
+    PrincipalKeys(String),
+    /// `/v1/keys/{id}`
+    Key(String),
+}
+
+impl Route {
+    /// Matches a request path (without query); `None` for an unknown path.
+    pub fn parse(path: &str) -> Option<Self> {
+        let rest = path.strip_prefix("/v1/")?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        match segments.as_slice() {
+            ["whoami"] => Some(Self::Whoami),
+            ["principals"] => Some(Self::Principals),
+            ["principals", name] => decode(name).map(Self::Principal),
+            ["principals", name, "keys"] => decode(name).map(Self::PrincipalKeys),
+            ["keys", id] => decode(id).map(Self::Key),
+            _ => None,
+        }
+    }
+
+    /// The methods this route accepts, for 405 and `Allow`.
+    pub fn allowed(&self) -> &'static str {
+        match self {
+            Self::Whoami => "GET",
+            Self::Principals | Self::PrincipalKeys(_) => "GET, POST",
+            Self::Principal(_) => "PATCH",
+            Self::Key(_) => "PATCH, DELETE",
+        }
+    }
+
+    fn is_admin(&self) -> bool {
+        !matches!(self, Self::Whoami)
+    }
+}
+
+/// Serves an authenticated request: 404 for unknown paths, 405 for wrong methods, 403 for
+/// admin routes called by non-admins.
+pub async fn handle(
+    app: &App,
+    caller: &Caller,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let route =
+        Route::parse(path).ok_or_else(|| ApiError::NotFound(format!("no route for `{path}`")))?;
+    if !route.allowed().split(", ").any(|m| m == method.as_str()) {
+        return Err(ApiError::MethodNotAllowed {
+            allowed: route.allowed(),
+        });
+    }
+    if route.is_admin() && !caller.admin {
+        return Err(ApiError::access_denied(format!(
+            "principal `{}` is not an admin",
+            caller.principal
+        )));
+    }
+    dispatch(app, caller, method, route, body).await
+}
+
+async fn dispatch(
+    app: &App,
+    caller: &Caller,
+    method: &Method,
+    route: Route,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    match (route, method.as_str()) {
+        (Route::Whoami, _) => Ok(whoami(caller)),
+        (Route::Principals, "POST") => create_principal(app, body).await,
+        (Route::Principals, _) => list_principals(app).await,
+        (Route::Principal(name), _) => patch_principal(app, &name, body).await,
+        (Route::PrincipalKeys(name), "POST") => create_key(app, &name).await,
+        (Route::PrincipalKeys(name), _) => list_keys(app, &name).await,
+        (Route::Key(id), "PATCH") => patch_key(app, &id, body).await,
+        (Route::Key(id), _) => delete_key(app, &id).await,
+    }
+}
+
+fn whoami(caller: &Caller) -> Response {
+    let body = json!({
+        "principal": caller.principal,
+        "access_key_id": caller.access_key_id,
+        "auth": caller.auth.as_str(),
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreatePrincipal {
+    name: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+async fn create_principal(app: &App, body: &[u8]) -> Result<Response, ApiError> {
+    let request: CreatePrincipal = parse_json(body)?;
+    let now = unix_seconds(app.clock().now());
+    let principal = app
+        .store()
+        .create_principal(&request.name, request.admin, now)
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &json!(principal)))
+}
+
+async fn list_principals(app: &App) -> Result<Response, ApiError> {
+    let principals = app.store().list_principals().await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "principals": principals }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchPrincipal {
+    enabled: bool,
+}
+
+async fn patch_principal(app: &App, name: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let request: PatchPrincipal = parse_json(body)?;
+    let principal = app
+        .store()
+        .set_principal_enabled(name, request.enabled)
+        .await?;
+    app.cache().invalidate_principal(name);
+    Ok(json_response(StatusCode::OK, &json!(principal)))
+}
+
+async fn create_key(app: &App, principal: &str) -> Result<Response, ApiError> {
+    let now = unix_seconds(app.clock().now());
+    let key = app
+        .store()
+        .create_key(principal, app.max_keys_per_principal(), now)
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &key.to_json()))
+}
+
+async fn list_keys(app: &App, principal: &str) -> Result<Response, ApiError> {
+    let keys = app.store().list_keys(Some(principal)).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "keys": keys })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchKey {
+    status: KeyStatus,
+}
+
+async fn patch_key(app: &App, id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let request: PatchKey = parse_json(body)?;
+    let key = app.store().set_key_status(id, request.status).await?;
+    app.cache().invalidate(id);
+    Ok(json_response(StatusCode::OK, &json!(key)))
+}
+
+async fn delete_key(app: &App, id: &str) -> Result<Response, ApiError> {
+    app.store().delete_key(id).await?;
+    app.cache().invalidate(id);
+    let mut response = json_response(StatusCode::NO_CONTENT, &json!(null));
+    *response.body_mut() = http_body_util::Full::default();
+    response.headers_mut().remove(http::header::CONTENT_TYPE);
+    Ok(response)
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|err| ApiError::InvalidRequest(format!("invalid JSON body: {err}")))
+}
+
+fn decode(segment: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()?;
+    (!decoded.is_empty()).then(|| decoded.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_with_decoded_parameters() {
+        assert_eq!(Route::parse("/v1/whoami"), Some(Route::Whoami));
+        assert_eq!(
+            Route::parse("/v1/principals/a%40b.c/keys"),
+            Some(Route::PrincipalKeys("a@b.c".into()))
+        );
+        assert_eq!(
+            Route::parse("/v1/keys/AKCSAAAAAAAAAAAAAAAA"),
+            Some(Route::Key("AKCSAAAAAAAAAAAAAAAA".into()))
+        );
+        assert_eq!(Route::parse("/v1/whoami/"), None);
+        assert_eq!(Route::parse("/v1/principals/"), None);
+        assert_eq!(Route::parse("/v1/keys/%ff"), None);
+        assert_eq!(Route::parse("/other"), None);
+    }
+
+    #[test]
+    fn patch_key_body_accepts_only_known_statuses() {
+        let ok: PatchKey = parse_json(br#"{"status":"Inactive"}"#).unwrap();
+        assert_eq!(ok.status, KeyStatus::Inactive);
+        let err = parse_json::<PatchKey>(br#"{"status":"Paused"}"#).unwrap_err();
+        assert_eq!(err.code(), "InvalidRequest");
+        let err = parse_json::<PatchPrincipal>(br#"{"enabled":true,"x":1}"#).unwrap_err();
+        assert_eq!(err.code(), "InvalidRequest");
+    }
+}
