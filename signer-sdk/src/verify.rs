@@ -177,6 +177,8 @@ pub struct Alternative {
     pub query_plus_literal: bool,
     /// The query was signed as sent, without re-encoding.
     pub query_as_sent: bool,
+    /// The query was signed as sent, without re-encoding or sorting.
+    pub query_unsorted: bool,
     /// `host` was signed with this default port appended.
     pub host_port: Option<u16>,
 }
@@ -570,13 +572,14 @@ impl<'r> Pending<'r> {
             uris.push(alt_uri);
         }
         let mut queries = Vec::new();
-        for (reading, plus_literal) in [
-            (QueryReading::PlusIsLiteral, true),
-            (QueryReading::AsSent, false),
+        for reading in [
+            QueryReading::PlusIsLiteral,
+            QueryReading::AsSent,
+            QueryReading::AsSentUnsorted,
         ] {
             let q = self.query(reading);
             if q != strict.query && !queries.iter().any(|(x, _)| x == &q) {
-                queries.push((q, plus_literal));
+                queries.push((q, reading));
             }
         }
         let mut hosts = Vec::new();
@@ -679,10 +682,11 @@ impl<'r> Variant<'r> {
         }
     }
 
-    fn with_query(&self, query: Cow<'r, str>, plus_literal: bool) -> Self {
+    fn with_query(&self, query: Cow<'r, str>, reading: QueryReading) -> Self {
         let alternative = Some(Alternative {
-            query_plus_literal: plus_literal,
-            query_as_sent: !plus_literal,
+            query_plus_literal: reading == QueryReading::PlusIsLiteral,
+            query_as_sent: reading == QueryReading::AsSent,
+            query_unsorted: reading == QueryReading::AsSentUnsorted,
             ..self.alt()
         });
         Self {

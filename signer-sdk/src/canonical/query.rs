@@ -16,6 +16,8 @@ pub(crate) enum QueryReading {
     PlusIsLiteral,
     /// No decoding or re-encoding, pairs only sorted: botocore with a query in the URL.
     AsSent,
+    /// No decoding, re-encoding or sorting (only `=` added to bare keys): curl 7.x.
+    AsSentUnsorted,
 }
 
 /// Appends the canonical form of `raw` (without the leading `?`) to `out`. With
@@ -43,10 +45,12 @@ pub(crate) fn canonical_query(
         encode_component(value, reading, &mut encoded);
         pairs.push((k.clone(), k.end..encoded.len()));
     }
-    pairs.sort_unstable_by(|a, b| {
-        (&encoded[a.0.clone()], &encoded[a.1.clone()])
-            .cmp(&(&encoded[b.0.clone()], &encoded[b.1.clone()]))
-    });
+    if reading != QueryReading::AsSentUnsorted {
+        pairs.sort_unstable_by(|a, b| {
+            (&encoded[a.0.clone()], &encoded[a.1.clone()])
+                .cmp(&(&encoded[b.0.clone()], &encoded[b.1.clone()]))
+        });
+    }
     out.reserve(encoded.len() + 2 * pairs.len());
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
@@ -61,7 +65,7 @@ pub(crate) fn canonical_query(
 /// Percent-decodes and re-encodes one key or value in one pass. A `%` not followed by two hex
 /// digits is a literal `%` (encoded `%25`), as URL parsers read it.
 fn encode_component(text: &str, reading: QueryReading, out: &mut String) {
-    if reading == QueryReading::AsSent {
+    if matches!(reading, QueryReading::AsSent | QueryReading::AsSentUnsorted) {
         out.push_str(text);
         return;
     }
@@ -159,6 +163,10 @@ mod tests {
         assert_eq!(canon("q=a+b", QueryReading::PlusIsSpace), "q=a%20b");
         assert_eq!(canon("q=a+b", QueryReading::PlusIsLiteral), "q=a%2Bb");
         assert_eq!(canon("q=a+b/c&a=1", QueryReading::AsSent), "a=1&q=a+b/c");
+        assert_eq!(
+            canon("q=a+b/c&a&%7e=1", QueryReading::AsSentUnsorted),
+            "q=a+b/c&a=&%7e=1"
+        );
     }
 
     #[test]

@@ -1,0 +1,242 @@
+//! Real clients that no one here wrote must verify: curl `--aws-sigv4`, botocore's `SigV4Auth`
+//! and `SigV4QueryAuth`, awscurl, and the aws-sigv4 crate.
+//!
+//! A request that verifies gets 200 (`GET /v1/whoami`), 405 (`POST /v1/whoami`: signed, wrong
+//! method) or 404 (signed, unknown path); one that does not gets 401. Without the tools these
+//! tests print loudly what they skipped and how to install it; with
+//! `COUNTERSIGN_REQUIRE_INTEROP=1` (set by `scripts/test`) a missing tool fails.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials as AwsCredentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+
+use crate::support::server::{RawRequest, Server, Store, TempDir};
+
+/// (method, target, body, status that proves the signature verified)
+const CASES: &[(&str, &str, &str, u16)] = &[
+    (
+        "GET",
+        "/v1/whoami?b=2&a=1&empty=&x=%7Etilde%20space",
+        "",
+        200,
+    ),
+    ("POST", "/v1/whoami", r#"{"title":"hello","n":1}"#, 405),
+    ("GET", "/v1/caf%C3%A9/%E1%88%B4/a%20b%2Bc/x%3Dy", "", 404),
+];
+
+fn required() -> bool {
+    std::env::var("COUNTERSIGN_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
+}
+
+/// The tool's path, or `None` after saying loudly that it was skipped.
+fn tool(env: &str, fallback: &str, test: &str) -> Option<PathBuf> {
+    let path = std::env::var(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(fallback));
+    let ok = Command::new(&path)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(path);
+    }
+    let msg = format!(
+        "{test}: `{}` not found; run `scripts/test` (it creates .venv with botocore and awscurl) or set {env}",
+        path.display()
+    );
+    assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
+    eprintln!("SKIPPED {msg}");
+    None
+}
+
+fn setup() -> (TempDir, Server, (String, String)) {
+    let dir = TempDir::new("clients");
+    let store = Store::sqlite(dir.path());
+    let creds = store.principal_with_key("interop", false);
+    let server = Server::start(&store, &[]);
+    (dir, server, creds)
+}
+
+fn status_of(out: &std::process::Output, what: &str) -> (u16, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() || !stdout.is_empty(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (first, rest) = stdout.split_once('\n').unwrap_or((&stdout, ""));
+    let status = first.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "{what}: no status in {stdout:?} / {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (status, rest.to_owned())
+}
+
+#[test]
+fn curl_aws_sigv4_requests_verify() {
+    let Some(curl) = tool("COUNTERSIGN_CURL", "curl", "curl_aws_sigv4_requests_verify") else {
+        return;
+    };
+    let (_dir, server, creds) = setup();
+    for (method, target, body, want) in CASES {
+        let url = format!("http://{}{target}", server.addr);
+        let mut cmd = Command::new(&curl);
+        cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .args(["--aws-sigv4", "aws:amz:local:countersign", "--user"])
+            .arg(format!("{}:{}", creds.0, creds.1))
+            .arg(&url);
+        if !body.is_empty() {
+            cmd.args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ]);
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (resp, code) = text.rsplit_once('\n').unwrap();
+        assert_eq!(
+            code.trim().parse::<u16>().unwrap(),
+            *want,
+            "curl {method} {target}: {resp}"
+        );
+    }
+}
+
+#[test]
+fn botocore_sigv4auth_and_query_auth_requests_verify() {
+    let Some(python) = tool(
+        "COUNTERSIGN_PYTHON",
+        "python3",
+        "botocore_sigv4auth_and_query_auth_requests_verify",
+    ) else {
+        return;
+    };
+    let has_botocore = Command::new(&python)
+        .args(["-c", "import botocore"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_botocore {
+        let msg = "botocore_sigv4auth_and_query_auth_requests_verify: botocore is not importable; run `scripts/test`";
+        assert!(!required(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/botocore_send.py");
+    let (_dir, server, creds) = setup();
+    let run = |method: &str, target: &str, body: &str, presign: bool| {
+        let mut cmd = Command::new(&python);
+        cmd.arg(script)
+            .args([method, &format!("http://{}{target}", server.addr)])
+            .args(["--access-key", &creds.0, "--secret-key", &creds.1]);
+        if !body.is_empty() {
+            cmd.args(["--data", body, "--header", "Content-Type: application/json"]);
+        }
+        if presign {
+            cmd.args(["--presign", "300"]);
+        }
+        status_of(&cmd.output().unwrap(), "botocore")
+    };
+    for (method, target, body, want) in CASES {
+        let (status, text) = run(method, target, body, false);
+        assert_eq!(
+            status, *want,
+            "botocore SigV4Auth {method} {target}: {text}"
+        );
+    }
+    let (status, text) = run("GET", "/v1/whoami?list-type=2&prefix=a%2Fb", "", true);
+    assert_eq!(status, 200, "botocore SigV4QueryAuth: {text}");
+    assert!(text.contains("\"query\""), "{text}");
+}
+
+#[test]
+fn awscurl_requests_verify() {
+    let Some(awscurl) = tool("COUNTERSIGN_AWSCURL", "awscurl", "awscurl_requests_verify") else {
+        return;
+    };
+    let (_dir, server, creds) = setup();
+    for (method, target, body, want) in CASES {
+        let mut cmd = Command::new(&awscurl);
+        cmd.args(["--service", "countersign", "--region", "local"])
+            .args(["--access_key", &creds.0, "--secret_key", &creds.1])
+            .args(["-X", method, "-i"]);
+        if !body.is_empty() {
+            cmd.args(["-d", body, "-H", "Content-Type: application/json"]);
+        }
+        cmd.arg(format!("http://{}{target}", server.addr));
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let status: u16 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("HTTP/1.1 ")
+                    .or_else(|| l.strip_prefix("HTTP/1.0 "))
+            })
+            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "awscurl {method} {target}: no status in {text} / {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        assert_eq!(status, *want, "awscurl {method} {target}: {text}");
+    }
+}
+
+#[test]
+fn aws_sigv4_crate_requests_verify() {
+    let (_dir, server, creds) = setup();
+    let identity: Identity = AwsCredentials::new(&creds.0, &creds.1, None, None, "e2e").into();
+    for (method, target, body, want) in CASES {
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("local")
+            .name("countersign")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let host = server.host();
+        let mut headers = vec![("host".to_owned(), host.clone())];
+        if !body.is_empty() {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        }
+        let signable = SignableRequest::new(
+            method,
+            format!("http://{host}{target}"),
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let (signing_headers, _) = instructions.into_parts();
+        headers.extend(
+            signing_headers
+                .iter()
+                .map(|h| (h.name().to_owned(), h.value().to_owned())),
+        );
+        let req = RawRequest {
+            method: (*method).to_owned(),
+            target: (*target).to_owned(),
+            headers,
+            body: body.as_bytes().to_vec(),
+        };
+        let r = server.send(&req);
+        assert_eq!(
+            r.status,
+            *want,
+            "aws-sigv4 {method} {target}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
