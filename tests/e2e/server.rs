@@ -396,3 +396,43 @@ fn two_servers_on_one_postgres_database_share_keys_and_disables() {
     }
     store.admin(&["key", "delete", &creds.0]);
 }
+
+/// Every `spec/errors/<case>.http` written raw to the socket gets its `<case>.expected` answer,
+/// and the server keeps serving.
+#[test]
+fn malformed_request_files_in_spec_get_their_documented_code() {
+    let (_dir, server, _creds) = setup(&[]);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/errors");
+    let mut count = 0;
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "http"))
+    {
+        let bytes = std::fs::read(path).unwrap();
+        let expected = std::fs::read_to_string(path.with_extension("expected")).unwrap();
+        let (status, code) = expected.trim().split_once(' ').unwrap();
+        let r = send_raw(server.addr, &bytes);
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert_eq!(
+            r.status.to_string(),
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.code(), code, "{name}");
+        count += 1;
+    }
+    assert!(count >= 8, "spec/errors looks empty: {count}");
+    let live = RawRequest {
+        method: "GET".into(),
+        target: "/livez".into(),
+        headers: vec![("Host".into(), server.host())],
+        body: vec![],
+    };
+    assert_eq!(server.send(&live).status, 200);
+}

@@ -313,8 +313,34 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Response {
         .expect("timeout");
     let _ = sock.write_all(bytes);
     let mut raw = Vec::new();
-    let _ = sock.read_to_end(&mut raw);
+    let mut buf = [0u8; 8192];
+    // Read until the response is complete (Content-Length) or the server closes: the request
+    // may not ask for `Connection: close`.
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+        if response_complete(&raw) {
+            break;
+        }
+    }
     parse_response(&raw)
+}
+
+fn response_complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(len) => raw.len() >= split + 4 + len,
+        None => head.contains("transfer-encoding: chunked") && raw.ends_with(b"0\r\n\r\n"),
+    }
 }
 
 fn parse_response(raw: &[u8]) -> Response {
