@@ -10,10 +10,15 @@ use crate::error::AuthParseError;
 use crate::signing_key::Signature;
 use crate::string_to_sign::ALGORITHM;
 
-/// Longest `Authorization` header value accepted.
+/// Longest `Authorization` header value accepted, both as received and in its canonical
+/// rendering (`, ` between parameters), so that every parsed header renders to a parsable one.
 pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
 /// Most signed headers accepted in one request.
 pub const MAX_SIGNED_HEADERS: usize = 64;
+
+/// Length of the canonical rendering apart from the three values.
+const RENDERED_OVERHEAD: usize =
+    ALGORITHM.len() + " Credential=".len() + ", SignedHeaders=".len() + ", Signature=".len();
 
 /// A parsed `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
 ///
@@ -74,11 +79,20 @@ impl<'a> Authorization<'a> {
         let credential = credential.ok_or(AuthParseError::MissingParameter("Credential"))?;
         let signed = signed.ok_or(AuthParseError::MissingParameter("SignedHeaders"))?;
         let signature = signature.ok_or(AuthParseError::MissingParameter("Signature"))?;
-        Ok(Self {
+        let parsed = Self {
             credential: Credential::parse(Cow::Borrowed(credential))?,
             signed_headers: Cow::Borrowed(check_signed_headers(signed)?),
             signature: parse_signature(signature)?,
-        })
+        };
+        // The canonical rendering (`, ` separators) must be parsable too.
+        let rendered = RENDERED_OVERHEAD + credential.len() + signed.len() + 64;
+        if rendered > MAX_AUTHORIZATION_LEN {
+            return Err(AuthParseError::TooLong {
+                len: rendered,
+                max: MAX_AUTHORIZATION_LEN,
+            });
+        }
+        Ok(parsed)
     }
 
     /// The credential.

@@ -188,12 +188,52 @@ pub enum AuthParseError {
 }
 
 /// The verifier's signature mismatch report: what it computed, for the client to compare.
-#[derive(Debug, Clone)]
+///
+/// The fields hold the exact text (the client needs it to find the difference), including a
+/// session token the request carried; `Debug`, which ends up in logs, redacts the token.
+#[derive(Clone)]
 pub struct Mismatch {
     /// The canonical request the verifier built from the received request.
     pub canonical_request: String,
     /// The string to sign the verifier built.
     pub string_to_sign: String,
+}
+
+impl fmt::Debug for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mismatch")
+            .field("canonical_request", &redact_token(&self.canonical_request))
+            .field("string_to_sign", &self.string_to_sign)
+            .finish()
+    }
+}
+
+/// The canonical request with the session token's value (the `x-amz-security-token` header
+/// line or the `X-Amz-Security-Token` query parameter) replaced by its length.
+fn redact_token(creq: &str) -> String {
+    const HEADER: &str = "\nx-amz-security-token:";
+    const PARAM: &str = "X-Amz-Security-Token=";
+    let mut out = String::with_capacity(creq.len());
+    let mut rest = creq;
+    loop {
+        let next = [HEADER, PARAM]
+            .iter()
+            .filter_map(|m| rest.find(m).map(|i| (i + m.len(), *m)))
+            .min();
+        let Some((start, marker)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        let stop: &[char] = if marker == HEADER {
+            &['\n']
+        } else {
+            &['&', '\n']
+        };
+        let len = rest[start..].find(stop).unwrap_or(rest.len() - start);
+        out.push_str(&rest[..start]);
+        out.push_str(&format!("** redacted (length={len}) **"));
+        rest = &rest[start + len..];
+    }
 }
 
 /// Why a request did not verify. [`VerifyError::code`] gives the wire code.
@@ -434,4 +474,21 @@ pub enum SignError {
         /// The value.
         value: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_debug_redacts_the_session_token_in_headers_and_query() {
+        let m = Mismatch {
+            canonical_request: "GET\n/\na=1&X-Amz-Security-Token=zq%2B11&b=2\nhost:h\nx-amz-security-token:zq+11\n\nhost;x-amz-security-token\nUNSIGNED-PAYLOAD".into(),
+            string_to_sign: String::new(),
+        };
+        let shown = format!("{m:?}");
+        assert!(!shown.contains("zq"), "{shown}");
+        assert!(shown.contains("a=1&X-Amz-Security-Token=** redacted (length=7) **&b=2"));
+        assert!(shown.contains("x-amz-security-token:** redacted (length=5) **\\n\\nhost;"));
+    }
 }

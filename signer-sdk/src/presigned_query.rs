@@ -1,6 +1,7 @@
 //! Presigned URL query parameters (`X-Amz-Algorithm`, `X-Amz-Credential`, …): strict parsing.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use crate::authorization::{Credential, check_signed_headers, clip, parse_signature};
 use crate::canonical::query::decode_component;
@@ -21,7 +22,9 @@ const AUTH_PARAMS: &[&str] = &[
 ];
 
 /// The authentication parameters of a presigned URL, decoded and validated.
-#[derive(Clone, Debug)]
+///
+/// `Debug` redacts the session token.
+#[derive(Clone)]
 pub struct PresignedQuery<'a> {
     credential: Credential<'a>,
     date: AmzDate,
@@ -105,6 +108,19 @@ impl<'a> PresignedQuery<'a> {
     /// `X-Amz-Security-Token`, decoded.
     pub fn session_token(&self) -> Option<&str> {
         self.session_token.as_deref()
+    }
+}
+
+impl fmt::Debug for PresignedQuery<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresignedQuery")
+            .field("credential", &self.credential)
+            .field("date", &self.date)
+            .field("expires", &self.expires)
+            .field("signed_headers", &self.signed_headers)
+            .field("signature", &self.signature)
+            .field("session_token", &self.session_token.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 
