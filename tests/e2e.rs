@@ -12,6 +12,7 @@
 mod support;
 
 mod e2e {
+    mod cli;
     mod clients;
     mod server;
 }
