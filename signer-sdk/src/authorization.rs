@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use crate::canonical::headers::is_valid_signed_name;
 use crate::date::{AmzDate, DateStamp};
@@ -34,10 +35,12 @@ pub struct Authorization<'a> {
 /// `<access key id>/<YYYYMMDD>/<region>/<service>/aws4_request`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credential<'a> {
-    access_key_id: Cow<'a, str>,
+    text: Cow<'a, str>,
     date: DateStamp,
-    region: Cow<'a, str>,
-    service: Cow<'a, str>,
+    /// Byte ranges of the id, region and service inside `text`.
+    id: Range<usize>,
+    region: Range<usize>,
+    service: Range<usize>,
 }
 
 impl<'a> Authorization<'a> {
@@ -131,51 +134,46 @@ impl<'a> Credential<'a> {
             value: clip(&text),
             reason,
         };
-        let mut parts = text.split('/');
-        let (Some(id), Some(date), Some(region), Some(service), Some(term), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let mut cuts = [0usize; 4];
+        let mut n = 0;
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'/' {
+                if n == 4 {
+                    return Err(bad("it must have exactly five `/`-separated parts"));
+                }
+                cuts[n] = i;
+                n += 1;
+            }
+        }
+        if n != 4 {
             return Err(bad("it must have exactly five `/`-separated parts"));
-        };
-        if term != "aws4_request" {
+        }
+        let id = 0..cuts[0];
+        let region = cuts[1] + 1..cuts[2];
+        let service = cuts[2] + 1..cuts[3];
+        if &text[cuts[3] + 1..] != "aws4_request" {
             return Err(bad("the last part must be `aws4_request`"));
         }
-        if !is_field(id) {
+        if !is_field(&text[id.clone()]) {
             return Err(bad("the access key id is empty or has invalid characters"));
         }
-        let date = parse_scope_date(date).ok_or_else(|| bad("the date must be a real YYYYMMDD"))?;
-        if !is_field(region) || !is_field(service) {
+        let date = parse_scope_date(&text[cuts[0] + 1..cuts[1]])
+            .ok_or_else(|| bad("the date must be a real YYYYMMDD"))?;
+        if !is_field(&text[region.clone()]) || !is_field(&text[service.clone()]) {
             return Err(bad("region and service must be non-empty printable text"));
         }
-        let split = |s: &str| -> Cow<'a, str> { Cow::Owned(s.to_owned()) };
-        Ok(match &text {
-            Cow::Borrowed(b) => {
-                let mut p = b.split('/');
-                let (id, _, region, service) = (p.next(), p.next(), p.next(), p.next());
-                Self {
-                    access_key_id: Cow::Borrowed(id.unwrap_or("")),
-                    date,
-                    region: Cow::Borrowed(region.unwrap_or("")),
-                    service: Cow::Borrowed(service.unwrap_or("")),
-                }
-            }
-            Cow::Owned(_) => Self {
-                access_key_id: split(id),
-                date,
-                region: split(region),
-                service: split(service),
-            },
+        Ok(Self {
+            text,
+            date,
+            id,
+            region,
+            service,
         })
     }
 
     /// The access key id.
     pub fn access_key_id(&self) -> &str {
-        &self.access_key_id
+        &self.text[self.id.clone()]
     }
 
     /// The scope date.
@@ -185,12 +183,12 @@ impl<'a> Credential<'a> {
 
     /// The scope region.
     pub fn region(&self) -> &str {
-        &self.region
+        &self.text[self.region.clone()]
     }
 
     /// The scope service.
     pub fn service(&self) -> &str {
-        &self.service
+        &self.text[self.service.clone()]
     }
 }
 
@@ -199,7 +197,10 @@ impl fmt::Display for Credential<'_> {
         write!(
             f,
             "{}/{}/{}/{}/aws4_request",
-            self.access_key_id, self.date, self.region, self.service
+            self.access_key_id(),
+            self.date,
+            self.region(),
+            self.service()
         )
     }
 }
@@ -239,10 +240,10 @@ fn parse_scope_date(date: &str) -> Option<DateStamp> {
     if date.len() != 8 {
         return None;
     }
-    let mut full = String::with_capacity(16);
-    full.push_str(date);
-    full.push_str("T000000Z");
-    AmzDate::parse(&full).ok().map(AmzDate::date_stamp)
+    let mut full = *b"00000000T000000Z";
+    full[..8].copy_from_slice(date.as_bytes());
+    let full = std::str::from_utf8(&full).ok()?;
+    AmzDate::parse(full).ok().map(AmzDate::date_stamp)
 }
 
 fn is_field(s: &str) -> bool {

@@ -35,7 +35,12 @@ pub(crate) fn lowercase(name: &str) -> Cow<'_, str> {
 /// to one and obsolete line folding (CR/LF) read as a space.
 pub(crate) fn push_value(value: &str, out: &mut String) {
     let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
-    if !value.contains("  ") && !value.contains(['\r', '\n']) {
+    let b = value.as_bytes();
+    let plain = b
+        .iter()
+        .zip(b.iter().skip(1))
+        .all(|(x, y)| !(*x == b' ' && *y == b' ') && *x != b'\r' && *x != b'\n');
+    if plain {
         out.push_str(value);
         return;
     }
