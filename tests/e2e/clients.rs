@@ -155,6 +155,29 @@ fn botocore_sigv4auth_and_query_auth_requests_verify() {
     let (status, text) = run("GET", "/v1/whoami?list-type=2&prefix=a%2Fb", "", true);
     assert_eq!(status, 200, "botocore SigV4QueryAuth: {text}");
     assert!(text.contains("\"query\""), "{text}");
+
+    // A session token is signed as x-amz-security-token (header) / X-Amz-Security-Token (query).
+    for presign in [false, true] {
+        let mut cmd = Command::new(&python);
+        cmd.arg(script)
+            .args(["GET", &format!("http://{}/v1/whoami", server.addr)])
+            .args([
+                "--access-key",
+                &creds.0,
+                "--secret-key",
+                &creds.1,
+                "--token",
+                "tok/en+with=chars",
+            ]);
+        if presign {
+            cmd.args(["--presign", "300"]);
+        }
+        let (status, text) = status_of(&cmd.output().unwrap(), "botocore with token");
+        assert_eq!(
+            status, 200,
+            "botocore with a session token (presign {presign}): {text}"
+        );
+    }
 }
 
 #[test]

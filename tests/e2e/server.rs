@@ -436,3 +436,19 @@ fn malformed_request_files_in_spec_get_their_documented_code() {
     };
     assert_eq!(server.send(&live).status, 200);
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly_with_exit_0() {
+    let (_dir, mut server, creds) = setup(&[]);
+    assert_eq!(server.signed(&creds, "GET", "/v1/whoami", b"").status, 200);
+    let pid = server.pid().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = server
+        .wait_exit(Duration::from_secs(20))
+        .expect("server exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
