@@ -44,7 +44,8 @@ pub struct Resolved {
 /// Resolves `args` with `env` (a lookup, so tests need not touch the process environment).
 ///
 /// # Errors
-/// [`CliError::Usage`] naming the first problem found.
+/// The first problem found: [`CliError::MissingCredential`], [`CliError::Timestamp`],
+/// [`CliError::Method`], [`CliError::Url`] or [`CliError::DataFile`].
 pub fn resolve(
     args: &RequestArgs,
     env: &dyn Fn(&str) -> Option<String>,
@@ -55,10 +56,9 @@ pub fn resolve(
     };
     let id = pick(&s.access_key_id, "COUNTERSIGN_ACCESS_KEY_ID");
     let secret = pick(&s.secret_access_key, "COUNTERSIGN_SECRET_ACCESS_KEY");
-    let (Some(id), Some(secret)) = (id, secret) else {
-        return Err(CliError::Usage(
-            "no credentials: pass --access-key-id and --secret-access-key, or set COUNTERSIGN_ACCESS_KEY_ID and COUNTERSIGN_SECRET_ACCESS_KEY".into(),
-        ));
+    let (id, secret) = match (id, secret) {
+        (Some(id), Some(secret)) => (id, secret),
+        (id, secret) => return Err(missing_credentials(id.is_none(), secret.is_none())),
     };
     let mut credentials = Credentials::new(id, secret);
     if let Some(token) = pick(&s.session_token, "COUNTERSIGN_SESSION_TOKEN") {
@@ -67,7 +67,7 @@ pub fn resolve(
     let region = pick(&s.region, "COUNTERSIGN_REGION").unwrap_or_else(|| DEFAULT_REGION.into());
     let service = pick(&s.service, "COUNTERSIGN_SERVICE").unwrap_or_else(|| DEFAULT_SERVICE.into());
     let now = match &s.timestamp {
-        Some(t) => AmzDate::parse(t).map_err(|e| CliError::Usage(format!("--timestamp: {e}")))?,
+        Some(t) => AmzDate::parse(t).map_err(CliError::Timestamp)?,
         None => AmzDate::from_system_time(SystemTime::now()),
     };
     let settings = if s.s3 {
@@ -83,15 +83,9 @@ pub fn resolve(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     {
-        return Err(CliError::Usage(format!(
-            "method `{}` is not a valid HTTP method",
-            args.method
-        )));
+        return Err(CliError::Method(args.method.clone()));
     }
-    let url: WireUrl = args
-        .url
-        .parse()
-        .map_err(|e: crate::url::UrlError| CliError::Usage(e.to_string()))?;
+    let url: WireUrl = args.url.parse().map_err(CliError::Url)?;
     let mut headers = Vec::with_capacity(args.headers.len() + 1);
     if !args
         .headers
@@ -118,6 +112,28 @@ pub fn resolve(
     })
 }
 
+/// Which credential is missing, and where it was looked for.
+fn missing_credentials(no_id: bool, no_secret: bool) -> CliError {
+    let (what, flags, vars) = match (no_id, no_secret) {
+        (true, true) => (
+            "credentials",
+            "--access-key-id/--secret-access-key",
+            "COUNTERSIGN_ACCESS_KEY_ID/COUNTERSIGN_SECRET_ACCESS_KEY",
+        ),
+        (true, false) => (
+            "access key id",
+            "--access-key-id",
+            "COUNTERSIGN_ACCESS_KEY_ID",
+        ),
+        (false, _) => (
+            "secret access key",
+            "--secret-access-key",
+            "COUNTERSIGN_SECRET_ACCESS_KEY",
+        ),
+    };
+    CliError::MissingCredential { what, flags, vars }
+}
+
 /// SHA-256 of `--data` or `--data-file` (streamed in 64 KiB chunks), or of the empty body.
 fn body_digest(args: &RequestArgs) -> Result<[u8; 32], CliError> {
     if let Some(data) = &args.data {
@@ -126,7 +142,10 @@ fn body_digest(args: &RequestArgs) -> Result<[u8; 32], CliError> {
     let Some(path) = &args.data_file else {
         return Ok(Sha256::digest(b"").into());
     };
-    let fail = |e: std::io::Error| CliError::Usage(format!("--data-file {}: {e}", path.display()));
+    let fail = |source| CliError::DataFile {
+        path: path.clone(),
+        source,
+    };
     let mut file = File::open(path).map_err(fail)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -184,6 +203,36 @@ mod tests {
             msg.contains("--access-key-id") && msg.contains("COUNTERSIGN_SECRET_ACCESS_KEY"),
             "{msg}"
         );
+        let only_id = |k: &str| (k == "COUNTERSIGN_ACCESS_KEY_ID").then(|| "ID".to_owned());
+        let Err(err) = resolve(&args(&["GET", "http://h/"]), &only_id) else {
+            panic!("resolved without a secret");
+        };
+        assert_eq!(
+            err.to_string(),
+            "no secret access key: looked at --secret-access-key and COUNTERSIGN_SECRET_ACCESS_KEY"
+        );
+    }
+
+    #[test]
+    fn timestamps_parse_strictly() {
+        let env = |k: &str| Some(k.to_owned());
+        let r = resolve(
+            &args(&["GET", "http://h/", "--timestamp", "20150830T123600Z"]),
+            &env,
+        );
+        assert_eq!(r.unwrap().now.to_string(), "20150830T123600Z");
+        for bad in [
+            "20150830T123600",
+            "20150830t123600Z",
+            "20150230T123600Z",
+            "1440938160",
+        ] {
+            let err = resolve(&args(&["GET", "http://h/", "--timestamp", bad]), &env).err();
+            assert!(
+                matches!(err, Some(CliError::Timestamp(_))),
+                "{bad}: {err:?}"
+            );
+        }
     }
 
     #[test]
@@ -194,9 +243,13 @@ mod tests {
             &["G T", "http://h/"][..],
             &["GET", "ftp://h/"][..],
         ] {
+            let err = resolve(&args(argv), &env).err();
             assert!(
-                matches!(resolve(&args(argv), &env), Err(CliError::Usage(_))),
-                "{argv:?}"
+                matches!(
+                    err,
+                    Some(CliError::Timestamp(_) | CliError::Method(_) | CliError::Url(_))
+                ),
+                "{argv:?}: {err:?}"
             );
         }
     }

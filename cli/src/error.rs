@@ -1,18 +1,60 @@
 //! The CLI's errors and their exit codes.
+//!
+//! Exit codes: 0 success, 2 usage error (the command line, a flag, the URL, a header, the
+//! timestamp, `--expires-in`, missing credentials, an unreadable `--data-file`), 1 any other
+//! failure (writing the output). Later networked commands add their own codes here.
 
+use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Why a command failed.
+use countersign::{DateError, SignError};
+
+use crate::url::UrlError;
+
+/// Why a command failed. No variant carries a secret.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CliError {
-    /// A bad flag, URL, header, timestamp or missing credentials: exit 2.
+    /// The command line does not parse (clap's message, folded onto one line).
     #[error("{0}")]
-    Usage(String),
-    /// Signing failed on input the CLI accepted: exit 2.
-    #[error("cannot sign: {0}")]
-    Sign(#[from] countersign::SignError),
-    /// Writing the output failed: exit 1.
-    #[error("cannot write output: {0}")]
+    Args(String),
+    /// No access key id or no secret access key in the flags or the environment.
+    #[error("no {what}: looked at {flags} and {vars}")]
+    MissingCredential {
+        /// What is missing, e.g. `secret access key`.
+        what: &'static str,
+        /// The flags that would provide it.
+        flags: &'static str,
+        /// The environment variables that would provide it.
+        vars: &'static str,
+    },
+    /// The method is not an HTTP token.
+    #[error("method `{0}` is not a valid HTTP method (expected a token such as GET or PUT)")]
+    Method(String),
+    /// The URL cannot be sent as given.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// `--timestamp` is not a real `YYYYMMDDTHHMMSSZ` instant (the cause names the value).
+    #[error("invalid --timestamp")]
+    Timestamp(#[source] DateError),
+    /// `--expires-in` is outside 1..=604800.
+    #[error("--expires-in {0} is out of range: expected 1 to 604800 seconds (7 days)")]
+    ExpiresIn(u64),
+    /// `--data-file` cannot be read.
+    #[error("cannot read --data-file {}", path.display())]
+    DataFile {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The SDK refused input the CLI accepted (e.g. two `Host` headers, a `/` in the region).
+    #[error("cannot sign the request")]
+    Sign(#[from] SignError),
+    /// Writing the output failed.
+    #[error("cannot write the output")]
     Output(#[from] std::io::Error),
 }
 
@@ -20,8 +62,77 @@ impl CliError {
     /// The documented exit code: 2 for usage errors, 1 otherwise.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Usage(_) | Self::Sign(_) => ExitCode::from(2),
+            Self::Args(_)
+            | Self::MissingCredential { .. }
+            | Self::Method(_)
+            | Self::Url(_)
+            | Self::Timestamp(_)
+            | Self::ExpiresIn(_)
+            | Self::DataFile { .. }
+            | Self::Sign(_) => ExitCode::from(2),
             Self::Output(_) => ExitCode::from(1),
         }
+    }
+
+    /// The message and its causes on one line (`what: cause: cause`), for stderr.
+    pub fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let _ = write!(line, ": {cause}");
+            source = cause.source();
+        }
+        line.replace(['\n', '\r'], " ")
+    }
+}
+
+impl From<clap::Error> for CliError {
+    /// Folds clap's multi-line report into one line: the message and its details, without the
+    /// usage block and the `--help` hint.
+    fn from(err: clap::Error) -> Self {
+        let text = err.to_string();
+        let parts: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+            .collect();
+        let line = parts.join(" ");
+        Self::Args(line.strip_prefix("error: ").unwrap_or(&line).to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn clap_error(argv: &[&str]) -> String {
+        let err = Cli::try_parse_from(argv).unwrap_err();
+        CliError::from(err).one_line()
+    }
+
+    #[test]
+    fn clap_errors_fold_onto_one_line() {
+        let msg = clap_error(&["countersign", "sign", "GET", "http://h/", "-H", "NoColon"]);
+        assert!(msg.contains("Name: value"), "{msg}");
+        assert!(!msg.contains('\n') && !msg.starts_with("error:"), "{msg}");
+        let msg = clap_error(&["countersign", "presign", "GET", "http://h/"]);
+        assert!(msg.contains("--expires-in"), "{msg}");
+        assert!(!msg.contains('\n') && !msg.contains("Usage"), "{msg}");
+    }
+
+    #[test]
+    fn causes_are_chained_on_one_line() {
+        let err = CliError::DataFile {
+            path: "/no/such".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found"),
+        };
+        assert_eq!(
+            err.one_line(),
+            "cannot read --data-file /no/such: not found"
+        );
     }
 }

@@ -1,20 +1,36 @@
 //! `countersign`: sign and presign AWS SigV4-compatible requests from the shell.
 //!
 //! Exit codes: 0 success, 2 usage error (bad flag, URL, header, timestamp, missing
-//! credentials), 1 any other failure.
+//! credentials), 1 any other failure. Errors are one line on stderr: `countersign: <what>`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 use countersign_cli::cli::Cli;
+use countersign_cli::error::CliError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match countersign_cli::run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match Cli::try_parse() {
+        Ok(cli) => countersign_cli::run(&cli),
+        Err(err) if !is_error(err.kind()) => err.exit(),
+        Err(err) => Err(CliError::from(err)),
+    };
+    match result {
+        Ok(code) => code,
         Err(err) => {
-            eprintln!("countersign: {err}");
+            eprintln!("countersign: {}", err.one_line());
             err.exit_code()
         }
     }
+}
+
+/// `--help`, `--version` and a bare `countersign` print clap's text as usual.
+fn is_error(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    )
 }

@@ -10,21 +10,7 @@ use std::time::{Duration, SystemTime};
 use countersign::{AmzDate, Credentials, Payload, Request, Signer};
 use serde_json::Value;
 
-/// Path of a workspace binary next to this test executable (`target/<profile>/<name>`).
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` so the binaries are built",
-        path.display()
-    );
-    path
-}
+use crate::support::bin;
 
 /// Where a server keeps its state.
 #[derive(Clone, Debug)]
@@ -74,7 +60,7 @@ impl Store {
 
     /// Runs an offline admin command (`principal …` / `key …`), returning stdout.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(binary("countersign-server"))
+        let out = Command::new(bin("countersign-server"))
             .args(args)
             .args(self.args())
             .output()
@@ -121,7 +107,7 @@ pub struct Server {
 impl Server {
     /// Starts `countersign-server serve` on `127.0.0.1:0` with extra flags.
     pub fn start(store: &Store, extra: &[&str]) -> Self {
-        let mut child = Command::new(binary("countersign-server"))
+        let mut child = Command::new(bin("countersign-server"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(store.args())

@@ -1,6 +1,7 @@
 //! `countersign presign`: a presigned URL.
 
 use std::io::Write;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use countersign::{Payload, Signer};
@@ -13,12 +14,10 @@ use crate::error::CliError;
 /// Presigns for `expires_in` seconds and prints to `out`.
 ///
 /// # Errors
-/// [`CliError::Usage`] for an expiry outside 1..=604800; other [`CliError`]s as for `sign`.
-pub fn run(r: &Resolved, expires_in: u64, out: &mut dyn Write) -> Result<(), CliError> {
+/// [`CliError::ExpiresIn`] for an expiry outside 1..=604800; other [`CliError`]s as for `sign`.
+pub fn run(r: &Resolved, expires_in: u64, out: &mut dyn Write) -> Result<ExitCode, CliError> {
     if !(1..=604_800).contains(&expires_in) {
-        return Err(CliError::Usage(format!(
-            "--expires-in {expires_in} is out of range: 1 to 604800 seconds (7 days)"
-        )));
+        return Err(CliError::ExpiresIn(expires_in));
     }
     let signer =
         Signer::new(r.credentials.clone(), &r.region, &r.service)?.with_settings(r.settings);
@@ -44,5 +43,5 @@ pub fn run(r: &Resolved, expires_in: u64, out: &mut dyn Write) -> Result<(), Cli
             })
         )?,
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `countersign sign`: the headers that sign a request.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use countersign::{Payload, Signer};
 use serde_json::{Map, Value};
@@ -13,7 +14,7 @@ use crate::error::CliError;
 ///
 /// # Errors
 /// [`CliError`] when the request cannot be signed or the output cannot be written.
-pub fn run(r: &Resolved, out: &mut dyn Write) -> Result<(), CliError> {
+pub fn run(r: &Resolved, out: &mut dyn Write) -> Result<ExitCode, CliError> {
     let signer =
         Signer::new(r.credentials.clone(), &r.region, &r.service)?.with_settings(r.settings);
     let view = super::request_view(r);
@@ -42,5 +43,5 @@ pub fn run(r: &Resolved, out: &mut dyn Write) -> Result<(), CliError> {
             writeln!(out, "{}", Value::Object(obj))?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

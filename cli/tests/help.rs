@@ -1,0 +1,20 @@
+//! Smoke test of the built binary.
+//!
+//! Its other job: a package with an integration test gets its binaries built by `cargo test`, so
+//! `cargo test --workspace` rebuilds `target/<profile>/countersign` before the end-to-end tests in
+//! `tests/` run it. Without this file the e2e tests would run a stale (or missing) binary.
+
+use std::process::Command;
+
+#[test]
+fn help_shows_an_example_for_each_command() {
+    for cmd in ["sign", "presign"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains(&format!("countersign {cmd} ")), "{help}");
+    }
+}
