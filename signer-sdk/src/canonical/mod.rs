@@ -89,10 +89,10 @@ impl<'a> Request<'a> {
 
     /// Values of the header `name` (compared case-insensitively), in order.
     pub fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| *v)
+        Values {
+            headers: self.headers.iter(),
+            name,
+        }
     }
 
     /// The single value of header `name`: `Ok(None)` when absent, `Err(())` when repeated.
@@ -103,6 +103,24 @@ impl<'a> Request<'a> {
             (Some(v), None) => Ok(Some(v)),
             (Some(_), Some(_)) => Err(()),
         }
+    }
+}
+
+/// Values of one header, compared case-insensitively (length first: most names differ in it).
+struct Values<'a, 's> {
+    headers: std::slice::Iter<'s, (&'a str, &'a str)>,
+    name: &'s str,
+}
+
+impl<'a> Iterator for Values<'a, '_> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let name = self.name;
+        self.headers
+            .by_ref()
+            .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
     }
 }
 
