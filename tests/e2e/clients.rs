@@ -39,7 +39,7 @@ fn tool(env: &str, fallback: &str, test: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(fallback));
     let ok = Command::new(&path)
-        .arg("--version")
+        .arg("--help")
         .output()
         .is_ok_and(|o| o.status.success());
     if ok {
@@ -180,38 +180,46 @@ fn botocore_sigv4auth_and_query_auth_requests_verify() {
     }
 }
 
+/// awscurl percent-encodes the query and path it is given (`%` included), so it is handed
+/// URLs the way its users write them: the query unencoded (requests encodes it on the wire).
+/// It prints only the body, so the outcome is read from the body.
 #[test]
 fn awscurl_requests_verify() {
     let Some(awscurl) = tool("COUNTERSIGN_AWSCURL", "awscurl", "awscurl_requests_verify") else {
         return;
     };
     let (_dir, server, creds) = setup();
-    for (method, target, body, want) in CASES {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "GET",
+            "/v1/whoami?b=2&a=1&empty=&x=~tilde space",
+            "",
+            "\"principal\":\"interop\"",
+        ),
+        (
+            "POST",
+            "/v1/whoami",
+            r#"{"title":"hello","n":1}"#,
+            "MethodNotAllowed",
+        ),
+        ("GET", "/v1/caf%C3%A9/%E1%88%B4/a%20b%2Bc", "", "NotFound"),
+    ];
+    for (method, target, body, want) in cases {
         let mut cmd = Command::new(&awscurl);
         cmd.args(["--service", "countersign", "--region", "local"])
             .args(["--access_key", &creds.0, "--secret_key", &creds.1])
-            .args(["-X", method, "-i"]);
+            .args(["-X", method]);
         if !body.is_empty() {
             cmd.args(["-d", body, "-H", "Content-Type: application/json"]);
         }
         cmd.arg(format!("http://{}{target}", server.addr));
         let out = cmd.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        let status: u16 = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("HTTP/1.1 ")
-                    .or_else(|| l.strip_prefix("HTTP/1.0 "))
-            })
-            .and_then(|s| s.split(' ').next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "awscurl {method} {target}: no status in {text} / {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            });
-        assert_eq!(status, *want, "awscurl {method} {target}: {text}");
+        assert!(
+            text.contains(want),
+            "awscurl {method} {target}: expected {want} in {text} / {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
