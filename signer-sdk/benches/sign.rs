@@ -90,7 +90,7 @@ fn aws_sign(
 mod sign_get {
     use super::*;
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 20)]
     fn countersign(b: divan::Bencher) {
         let signer = our_signer();
         let now = AmzDate::from_system_time(now());
@@ -101,7 +101,7 @@ mod sign_get {
         });
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 20)]
     fn aws_sigv4(b: divan::Bencher) {
         let identity = aws_identity();
         b.bench_local(|| aws_sign(&identity, "GET", GET_TARGET, &GET_HEADERS, b""));
@@ -111,7 +111,7 @@ mod sign_get {
 mod sign_post_1k {
     use super::*;
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 20)]
     fn countersign(b: divan::Bencher) {
         let signer = our_signer();
         let now = AmzDate::from_system_time(now());
@@ -123,7 +123,7 @@ mod sign_post_1k {
         });
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 20)]
     fn aws_sigv4(b: divan::Bencher) {
         let identity = aws_identity();
         let body = body_1k();
@@ -155,7 +155,7 @@ mod verify_get {
         all
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 20)]
     fn countersign(b: divan::Bencher) {
         let headers = signed_headers();
         let verifier = Verifier::new(VerifyPolicy::new("local", "countersign"));
