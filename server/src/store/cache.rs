@@ -197,6 +197,13 @@ pub(crate) mod tests {
         pub(crate) down: std::sync::atomic::AtomicBool,
     }
 
+    /// The counting store answers key lookups only; any other call is a test bug.
+    fn only_lookups() -> StoreError {
+        StoreError::Database(sea_orm::DbErr::Custom(
+            "the counting test store only answers key lookups".into(),
+        ))
+    }
+
     impl KeyStore for CountingStore {
         async fn ping(&self) -> Result<(), StoreError> {
             Ok(())
@@ -207,25 +214,25 @@ pub(crate) mod tests {
             _: bool,
             _: i64,
         ) -> Result<Principal, StoreError> {
-            unimplemented!()
+            Err(only_lookups())
         }
         async fn list_principals(&self) -> Result<Vec<Principal>, StoreError> {
-            unimplemented!()
+            Err(only_lookups())
         }
         async fn set_principal_enabled(&self, _: &str, _: bool) -> Result<Principal, StoreError> {
-            unimplemented!()
+            Err(only_lookups())
         }
         async fn create_key(&self, _: &str, _: u32, _: i64) -> Result<NewAccessKey, StoreError> {
-            unimplemented!()
+            Err(only_lookups())
         }
         async fn list_keys(&self, _: Option<&str>) -> Result<Vec<AccessKeyInfo>, StoreError> {
-            unimplemented!()
+            Err(only_lookups())
         }
         async fn set_key_status(&self, _: &str, _: KeyStatus) -> Result<AccessKeyInfo, StoreError> {
-            unimplemented!()
+            Err(only_lookups())
         }
         async fn delete_key(&self, _: &str) -> Result<(), StoreError> {
-            unimplemented!()
+            Err(only_lookups())
         }
         async fn key_material(&self, id: &str) -> Result<Option<KeyMaterial>, StoreError> {
             self.lookups.fetch_add(1, Ordering::SeqCst);
