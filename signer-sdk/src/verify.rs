@@ -138,6 +138,8 @@ pub struct Pending<'r> {
     policy: &'r VerifyPolicy,
     req: &'r Request<'r>,
     auth: Auth<'r>,
+    /// Read once in `begin`, from `x-amz-content-sha256`.
+    claim: PayloadClaim,
 }
 
 /// What the request declares about its body.
@@ -205,12 +207,13 @@ impl Verifier {
         now: SystemTime,
     ) -> Result<Pending<'r>, VerifyError> {
         let auth = self.parse_auth(req)?;
+        let claim = read_payload_claim(req)?;
         let pending = Pending {
             policy: &self.policy,
             req,
             auth,
+            claim,
         };
-        pending.payload_claim()?;
         pending.check_scope()?;
         pending.check_signed_headers()?;
         pending.check_time(AmzDate::from_system_time(now))?;
@@ -297,34 +300,9 @@ impl<'r> Pending<'r> {
         }
     }
 
-    /// What the request declares about its body (see [`PayloadClaim`]).
-    ///
-    /// # Errors
-    /// [`VerifyError::InvalidContentSha256`] / [`VerifyError::StreamingNotSupported`] for an
-    /// `x-amz-content-sha256` this verifier cannot use.
-    pub fn payload_claim(&self) -> Result<PayloadClaim, VerifyError> {
-        let Some(declared) = self.declared_sha256()? else {
-            return Ok(PayloadClaim::BodyHash);
-        };
-        if declared == UNSIGNED_PAYLOAD {
-            return Ok(PayloadClaim::Unsigned);
-        }
-        if [
-            STREAMING_PAYLOAD,
-            STREAMING_PAYLOAD_TRAILER,
-            STREAMING_UNSIGNED_PAYLOAD_TRAILER,
-        ]
-        .contains(&declared)
-        {
-            return Err(VerifyError::StreamingNotSupported(declared.to_owned()));
-        }
-        let mut digest = [0u8; 32];
-        if decode_hex(declared.as_bytes(), &mut digest) {
-            return Ok(PayloadClaim::Declared(digest));
-        }
-        Err(VerifyError::InvalidContentSha256(
-            crate::authorization::clip(declared),
-        ))
+    /// What the request declares about its body (see [`PayloadClaim`]); validated by `begin`.
+    pub fn payload_claim(&self) -> PayloadClaim {
+        self.claim
     }
 
     /// Checks the signature with the caller's keys for [`Pending::access_key_id`].
@@ -342,7 +320,7 @@ impl<'r> Pending<'r> {
         keys: &SigningKeys,
         body_sha256: Option<&[u8; 32]>,
     ) -> Result<Verified, VerifyError> {
-        let claim = self.payload_claim()?;
+        let claim = self.claim;
         let payloads = self.payload_lines(claim, body_sha256)?;
         let cred = self.credential();
         let scope = Scope {
@@ -655,6 +633,34 @@ impl<'r> Pending<'r> {
             payload: Cow::Borrowed(payload),
         }
     }
+}
+
+/// What `x-amz-content-sha256` declares about the body.
+fn read_payload_claim(req: &Request<'_>) -> Result<PayloadClaim, VerifyError> {
+    let declared = req
+        .single("x-amz-content-sha256")
+        .map_err(|()| VerifyError::DuplicateHeader("x-amz-content-sha256"))?;
+    let Some(declared) = declared.map(str::trim) else {
+        return Ok(PayloadClaim::BodyHash);
+    };
+    if declared == UNSIGNED_PAYLOAD {
+        return Ok(PayloadClaim::Unsigned);
+    }
+    let streaming = [
+        STREAMING_PAYLOAD,
+        STREAMING_PAYLOAD_TRAILER,
+        STREAMING_UNSIGNED_PAYLOAD_TRAILER,
+    ];
+    if streaming.contains(&declared) {
+        return Err(VerifyError::StreamingNotSupported(declared.to_owned()));
+    }
+    let mut digest = [0u8; 32];
+    if decode_hex(declared.as_bytes(), &mut digest) {
+        return Ok(PayloadClaim::Declared(digest));
+    }
+    Err(VerifyError::InvalidContentSha256(
+        crate::authorization::clip(declared),
+    ))
 }
 
 #[derive(Clone)]
