@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::clock::unix_seconds;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
+use crate::sessions;
 use crate::store::KeyStatus;
 use crate::store::cache::CachedKey;
 
@@ -32,6 +33,8 @@ pub struct Caller {
     pub auth: AuthMethod,
     /// Whether the principal may call the admin API.
     pub admin: bool,
+    /// The session family (login) for session credentials; `None` for long-term keys.
+    pub family: Option<String>,
 }
 
 /// Where a request carried its signature.
@@ -41,6 +44,8 @@ pub enum AuthMethod {
     Header,
     /// Presigned URL query parameters.
     Query,
+    /// Session credentials from `/v1/auth/login` (header or presigned).
+    Session,
 }
 
 impl AuthMethod {
@@ -49,6 +54,7 @@ impl AuthMethod {
         match self {
             Self::Header => "header",
             Self::Query => "query",
+            Self::Session => "session",
         }
     }
 }
@@ -78,6 +84,9 @@ pub struct HashedBody {
 
 /// Authenticates `request`, returning the caller and the checked body.
 ///
+/// Session credentials (`ASCS…` ids) branch off to [`sessions::authenticate`] before the
+/// key store is consulted.
+///
 /// Order: parse and check the signature's form, scope and time (no I/O); look the key up
 /// (cache, then store); read and hash the body under the size limit; check the signature
 /// and the body hash; then the principal's flags. A request without a valid signature
@@ -94,6 +103,10 @@ pub async fn authenticate(
     let view = request_view(&parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
+    let id = pending.access_key_id();
+    if let Some(claims) = sessions::session_claims(app, id, pending.session_token(), now)? {
+        return sessions::authenticate(app, pending, claims, body).await;
+    }
     let key = active_key(app, pending.access_key_id()).await?;
     let body = read_body(body, app.max_body()).await?;
     let verified = pending.finish(&key.signing_keys, Some(&body.sha256))?;
@@ -109,6 +122,7 @@ pub async fn authenticate(
         access_key_id: key.access_key_id.clone(),
         auth: AuthMethod::from(verified.location),
         admin: key.admin,
+        family: None,
     };
     Ok((caller, body.bytes))
 }

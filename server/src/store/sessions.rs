@@ -1,0 +1,383 @@
+//! Passwords, session families and refresh tokens on the sea-orm store (issue #5).
+//!
+//! A *family* is one login: its id is sealed into every session token issued from it, and
+//! every refresh token of that login belongs to it. Revoking the family (logout, replay of a
+//! spent refresh token, the per-principal family limit, a password change) ends its refresh
+//! tokens at once and its session credentials within the family cache TTL.
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+
+use super::StoreError;
+use super::entity::{principal, principal_password, refresh_token, session_family};
+use super::sea::{SeaKeyStore, lock_principal};
+
+/// What login needs to know about a principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRecord {
+    /// Whether the principal is enabled.
+    pub enabled: bool,
+    /// Its argon2id PHC string, when it has a password.
+    pub password_hash: Option<String>,
+}
+
+/// A family's state as the verifier checks it for every session request (cached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyState {
+    /// The principal that logged in.
+    pub principal: String,
+    /// Whether the family was revoked.
+    pub revoked: bool,
+    /// Whether the principal is enabled.
+    pub principal_enabled: bool,
+    /// Whether the principal is an admin.
+    pub admin: bool,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshOutcome {
+    /// The token was exchanged: the new one is stored in `family`.
+    Rotated {
+        /// The family id.
+        family: String,
+        /// The principal.
+        principal: String,
+    },
+    /// No such token (never issued, garbage-collected, or its family deleted).
+    Unknown,
+    /// The token has expired.
+    Expired,
+    /// The token's family was revoked earlier.
+    Revoked,
+    /// The token was spent before (outside the grace window): its family is now revoked.
+    Replayed {
+        /// The revoked family.
+        family: String,
+    },
+    /// The principal is disabled.
+    Disabled(String),
+}
+
+/// How many rows `gc` deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    /// Refresh tokens deleted (expired, or of a revoked family).
+    pub deleted_refresh_tokens: u64,
+    /// Families deleted (revoked, or expired for longer than the longest session).
+    pub deleted_families: u64,
+}
+
+/// Times and limits of one refresh-token operation, Unix seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshPolicy {
+    /// Now.
+    pub now: i64,
+    /// Expiry of the token being issued.
+    pub expires_at: i64,
+    /// Seconds after a token is spent during which presenting it again is forgiven; 0 = never.
+    pub grace: i64,
+}
+
+impl SeaKeyStore {
+    /// Sets (or replaces) a principal's password hash and revokes its session families, so a
+    /// password change logs the principal out everywhere. Returns the families revoked.
+    ///
+    /// # Errors
+    /// [`StoreError::PrincipalNotFound`]; [`StoreError::Database`].
+    pub async fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let txn = self.db().begin().await?;
+        lock_principal(&txn, name).await?;
+        principal_password::Entity::delete_by_id(name.to_owned())
+            .exec(&txn)
+            .await?;
+        let row = principal_password::ActiveModel {
+            principal: Set(name.to_owned()),
+            password_hash: Set(password_hash.to_owned()),
+            updated_at: Set(now),
+        };
+        principal_password::Entity::insert(row).exec(&txn).await?;
+        let revoked = revoke_where(&txn, live_of(name), now).await?;
+        txn.commit().await?;
+        Ok(revoked)
+    }
+
+    /// The principal's flags and password hash; `None` for an unknown principal.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn login_record(&self, name: &str) -> Result<Option<LoginRecord>, StoreError> {
+        // Both queries run whether or not the principal exists, so the time taken does not
+        // tell an unknown name from a known one.
+        let password = principal_password::Entity::find_by_id(name.to_owned())
+            .one(self.db())
+            .await?;
+        let Some(row) = principal::Entity::find_by_id(name.to_owned())
+            .one(self.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(LoginRecord {
+            enabled: row.enabled,
+            password_hash: password.map(|p| p.password_hash),
+        }))
+    }
+
+    /// Starts a family for `principal` holding its first refresh token, revoking the oldest
+    /// live families so that at most `max_families` stay live.
+    ///
+    /// # Errors
+    /// [`StoreError::PrincipalNotFound`]; [`StoreError::Database`].
+    pub async fn start_family(
+        &self,
+        principal: &str,
+        family: &str,
+        token_hash: &str,
+        policy: RefreshPolicy,
+        max_families: u32,
+    ) -> Result<(), StoreError> {
+        let now = policy.now;
+        let txn = self.db().begin().await?;
+        lock_principal(&txn, principal).await?;
+        let live = session_family::Entity::find()
+            .filter(live_of(principal))
+            .filter(session_family::Column::ExpiresAt.gt(now))
+            .order_by_asc(session_family::Column::CreatedAt)
+            .order_by_asc(session_family::Column::Id)
+            .all(&txn)
+            .await?;
+        let keep = usize::try_from(max_families.saturating_sub(1)).unwrap_or(usize::MAX);
+        let excess = live.len().saturating_sub(keep);
+        let oldest: Vec<String> = live.into_iter().take(excess).map(|f| f.id).collect();
+        if !oldest.is_empty() {
+            let ids = session_family::Column::Id.is_in(oldest);
+            revoke_where(&txn, Condition::all().add(ids), now).await?;
+        }
+        let row = session_family::ActiveModel {
+            id: Set(family.to_owned()),
+            principal: Set(principal.to_owned()),
+            created_at: Set(now),
+            expires_at: Set(policy.expires_at),
+            revoked_at: Set(None),
+        };
+        session_family::Entity::insert(row).exec(&txn).await?;
+        insert_token(&txn, family, token_hash, policy).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Exchanges the refresh token hashed `old_hash` for the one hashed `new_hash`.
+    ///
+    /// The spend is a conditional update taken first in the transaction, so two concurrent
+    /// refreshes of one token (on any replica) cannot both pass as first use.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        policy: RefreshPolicy,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let now = policy.now;
+        let txn = self.db().begin().await?;
+        let spent = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::SpentAt, Expr::value(now))
+            .filter(refresh_token::Column::TokenHash.eq(old_hash))
+            .filter(refresh_token::Column::SpentAt.is_null())
+            .filter(refresh_token::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        let Some(token) = refresh_token::Entity::find_by_id(old_hash.to_owned())
+            .one(&txn)
+            .await?
+        else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let Some(family) = session_family::Entity::find_by_id(token.family.clone())
+            .one(&txn)
+            .await?
+        else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        if family.revoked_at.is_some() {
+            return Ok(RefreshOutcome::Revoked);
+        }
+        let Some(owner) = principal::Entity::find_by_id(family.principal.clone())
+            .one(&txn)
+            .await?
+        else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        if !owner.enabled {
+            return Ok(RefreshOutcome::Disabled(owner.name));
+        }
+        if !spent {
+            if token.expires_at <= now {
+                return Ok(RefreshOutcome::Expired);
+            }
+            let spent_at = token.spent_at.unwrap_or(now);
+            if policy.grace <= 0 || now.saturating_sub(spent_at) > policy.grace {
+                let this = session_family::Column::Id.eq(family.id.as_str());
+                revoke_where(&txn, Condition::all().add(this), now).await?;
+                txn.commit().await?;
+                return Ok(RefreshOutcome::Replayed { family: family.id });
+            }
+        }
+        insert_token(&txn, &family.id, new_hash, policy).await?;
+        session_family::Entity::update_many()
+            .col_expr(
+                session_family::Column::ExpiresAt,
+                Expr::value(policy.expires_at),
+            )
+            .filter(session_family::Column::Id.eq(family.id.as_str()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(RefreshOutcome::Rotated {
+            family: family.id,
+            principal: owner.name,
+        })
+    }
+
+    /// The state of a family and its principal; `None` when the family (or principal) is gone.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn family_state(&self, id: &str) -> Result<Option<FamilyState>, StoreError> {
+        let Some(family) = session_family::Entity::find_by_id(id.to_owned())
+            .one(self.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(owner) = principal::Entity::find_by_id(family.principal)
+            .one(self.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(FamilyState {
+            principal: owner.name,
+            revoked: family.revoked_at.is_some(),
+            principal_enabled: owner.enabled,
+            admin: owner.admin,
+        }))
+    }
+
+    /// Revokes one family of `principal`; `false` when it was not live.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn revoke_family(
+        &self,
+        id: &str,
+        principal: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let this = live_of(principal).add(session_family::Column::Id.eq(id));
+        Ok(revoke_where(self.db(), this, now).await? == 1)
+    }
+
+    /// Revokes every live family of `principal`, returning how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn revoke_principal_families(
+        &self,
+        principal: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        revoke_where(self.db(), live_of(principal), now).await
+    }
+
+    /// Deletes expired refresh tokens, the tokens and rows of revoked families, and families
+    /// whose refresh tokens expired more than `keep_expired` seconds ago (so that no
+    /// session credential issued from them can still be live).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn gc(&self, now: i64, keep_expired: i64) -> Result<GcReport, StoreError> {
+        let revoked_families = Query::select()
+            .column(session_family::Column::Id)
+            .from(session_family::Entity)
+            .and_where(session_family::Column::RevokedAt.is_not_null())
+            .to_owned();
+        let tokens = refresh_token::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(refresh_token::Column::ExpiresAt.lte(now))
+                    .add(refresh_token::Column::Family.in_subquery(revoked_families)),
+            )
+            .exec(self.db())
+            .await?;
+        let stale = now.saturating_sub(keep_expired);
+        let orphans = Query::select()
+            .column(refresh_token::Column::Family)
+            .from(refresh_token::Entity)
+            .to_owned();
+        let families = session_family::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(session_family::Column::RevokedAt.is_not_null())
+                    .add(session_family::Column::ExpiresAt.lte(stale)),
+            )
+            .filter(session_family::Column::Id.not_in_subquery(orphans))
+            .exec(self.db())
+            .await?;
+        Ok(GcReport {
+            deleted_refresh_tokens: tokens.rows_affected,
+            deleted_families: families.rows_affected,
+        })
+    }
+}
+
+/// Live (unrevoked) families of `principal`.
+fn live_of(principal: &str) -> Condition {
+    Condition::all()
+        .add(session_family::Column::Principal.eq(principal))
+        .add(session_family::Column::RevokedAt.is_null())
+}
+
+async fn revoke_where<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    condition: Condition,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let result = session_family::Entity::update_many()
+        .col_expr(session_family::Column::RevokedAt, Expr::value(now))
+        .filter(condition)
+        .filter(session_family::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+async fn insert_token<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    family: &str,
+    token_hash: &str,
+    policy: RefreshPolicy,
+) -> Result<(), StoreError> {
+    let row = refresh_token::ActiveModel {
+        token_hash: Set(token_hash.to_owned()),
+        family: Set(family.to_owned()),
+        created_at: Set(policy.now),
+        expires_at: Set(policy.expires_at),
+        spent_at: Set(None),
+    };
+    refresh_token::Entity::insert(row).exec(conn).await?;
+    Ok(())
+}
