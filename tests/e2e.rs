@@ -15,4 +15,5 @@ mod e2e {
     mod cli;
     mod clients;
     mod server;
+    mod sessions;
 }

@@ -234,10 +234,11 @@ async fn login(app: &App, body: &[u8], peer: IpAddr) -> Result<Response, ApiErro
             "principal `{name}` is disabled"
         )));
     }
-    let family = random_hex(16)?;
+    let family = new_family_id(now)?;
     let refresh = new_refresh_token()?;
     let policy = refresh_policy(app, now);
-    app.store()
+    let evicted = app
+        .store()
         .start_family(
             &name,
             &family,
@@ -246,6 +247,7 @@ async fn login(app: &App, body: &[u8], peer: IpAddr) -> Result<Response, ApiErro
             app.sessions().max_sessions_per_principal,
         )
         .await?;
+    evicted.iter().for_each(|id| app.families().invalidate(id));
     credentials(app, &name, family, &refresh, policy, now)
 }
 
@@ -375,10 +377,15 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn random_hex(len: usize) -> Result<String, StoreError> {
-    let mut bytes = vec![0u8; len];
+/// A family id: the login time in microseconds (16 hex digits, so ids sort by age within a
+/// second, which the family limit relies on) and 64 random bits.
+fn new_family_id(now: SystemTime) -> Result<String, StoreError> {
+    let micros = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|_| StoreError::Random)?;
-    Ok(hex::encode(bytes))
+    Ok(format!("{micros:016x}{}", hex::encode(bytes)))
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, as AWS STS writes `Expiration`.
@@ -432,6 +439,13 @@ mod tests {
         let id = new_session_key_id().unwrap();
         assert!(id.starts_with("ASCS") && id.len() == 20, "{id}");
         assert!(!crate::store::keys::looks_like_key_id(&id));
+    }
+
+    #[test]
+    fn family_ids_sort_by_login_time() {
+        let early = new_family_id(SystemTime::UNIX_EPOCH + Duration::from_micros(1)).unwrap();
+        let late = new_family_id(SystemTime::UNIX_EPOCH + Duration::from_micros(2)).unwrap();
+        assert!(early < late && early.len() == 32, "{early} {late}");
     }
 
     #[test]

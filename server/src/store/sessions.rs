@@ -134,7 +134,7 @@ impl SeaKeyStore {
     }
 
     /// Starts a family for `principal` holding its first refresh token, revoking the oldest
-    /// live families so that at most `max_families` stay live.
+    /// live families so that at most `max_families` stay live. Returns the revoked ids.
     ///
     /// # Errors
     /// [`StoreError::PrincipalNotFound`]; [`StoreError::Database`].
@@ -145,7 +145,7 @@ impl SeaKeyStore {
         token_hash: &str,
         policy: RefreshPolicy,
         max_families: u32,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let now = policy.now;
         let txn = self.db().begin().await?;
         lock_principal(&txn, principal).await?;
@@ -160,7 +160,7 @@ impl SeaKeyStore {
         let excess = live.len().saturating_sub(keep);
         let oldest: Vec<String> = live.into_iter().take(excess).map(|f| f.id).collect();
         if !oldest.is_empty() {
-            let ids = session_family::Column::Id.is_in(oldest);
+            let ids = session_family::Column::Id.is_in(oldest.clone());
             revoke_where(&txn, Condition::all().add(ids), now).await?;
         }
         let row = session_family::ActiveModel {
@@ -173,7 +173,7 @@ impl SeaKeyStore {
         session_family::Entity::insert(row).exec(&txn).await?;
         insert_token(&txn, family, token_hash, policy).await?;
         txn.commit().await?;
-        Ok(())
+        Ok(oldest)
     }
 
     /// Exchanges the refresh token hashed `old_hash` for the one hashed `new_hash`.
