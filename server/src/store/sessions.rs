@@ -381,3 +381,159 @@ async fn insert_token<C: sea_orm::ConnectionTrait>(
     refresh_token::Entity::insert(row).exec(conn).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KeyStore;
+    use crate::store::keys::new_key_id;
+    use crate::store::master_key::MasterKey;
+
+    const POSTGRES_ENV: &str = "COUNTERSIGN_TEST_POSTGRES_URL";
+
+    fn unique(prefix: &str) -> String {
+        format!(
+            "{prefix}-{}",
+            &new_key_id().unwrap()[4..].to_ascii_lowercase()
+        )
+    }
+
+    fn policy(now: i64, ttl: i64, grace: i64) -> RefreshPolicy {
+        RefreshPolicy {
+            now,
+            expires_at: now + ttl,
+            grace,
+        }
+    }
+
+    /// Families, rotation, replay, grace, limit, bans and gc; unique names, so a shared
+    /// PostgreSQL database can run it repeatedly.
+    async fn sessions_scenario(store: &SeaKeyStore) {
+        let alice = unique("alice");
+        let (f1, f2, f3) = (unique("f1"), unique("f2"), unique("f3"));
+        let (h1, h2, h3) = (unique("h1"), unique("h2"), unique("h3"));
+        assert_eq!(store.login_record(&alice).await.unwrap(), None);
+        store.create_principal(&alice, false, 1).await.unwrap();
+        assert_eq!(
+            store
+                .login_record(&alice)
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash,
+            None
+        );
+        store
+            .set_password(&alice, "$argon2id$stub", 1)
+            .await
+            .unwrap();
+        let record = store.login_record(&alice).await.unwrap().unwrap();
+        assert_eq!(record.password_hash.as_deref(), Some("$argon2id$stub"));
+
+        let now = 1_000;
+        for (family, hash, at) in [(&f1, &h1, now), (&f2, &h2, now + 1)] {
+            let evicted = store
+                .start_family(&alice, family, hash, policy(at, 100, 10), 2)
+                .await
+                .unwrap();
+            assert!(evicted.is_empty());
+        }
+        let evicted = store
+            .start_family(&alice, &f3, &h3, policy(now + 2, 100, 10), 2)
+            .await
+            .unwrap();
+        assert_eq!(evicted, std::slice::from_ref(&f1));
+        assert!(store.family_state(&f1).await.unwrap().unwrap().revoked);
+        let rotate = |old: String, new: String, at: i64| async move {
+            store
+                .rotate_refresh(&old, &new, policy(at, 100, 10))
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            rotate(h1.clone(), unique("x"), now + 3).await,
+            RefreshOutcome::Revoked
+        );
+
+        let rotated = RefreshOutcome::Rotated {
+            family: f2.clone(),
+            principal: alice.clone(),
+        };
+        let n2 = unique("n2");
+        assert_eq!(rotate(h2.clone(), n2.clone(), now + 3).await, rotated);
+        // Within the grace window the spent token is forgiven, after it the family goes.
+        assert_eq!(rotate(h2.clone(), unique("n"), now + 13).await, rotated);
+        let replayed = RefreshOutcome::Replayed { family: f2.clone() };
+        assert_eq!(rotate(h2.clone(), unique("n"), now + 14).await, replayed);
+        assert_eq!(
+            rotate(n2, unique("n"), now + 15).await,
+            RefreshOutcome::Revoked
+        );
+        assert_eq!(
+            rotate(unique("h"), unique("n"), now).await,
+            RefreshOutcome::Unknown
+        );
+        assert_eq!(
+            rotate(h3.clone(), unique("n"), now + 200).await,
+            RefreshOutcome::Expired
+        );
+
+        store.set_principal_enabled(&alice, false).await.unwrap();
+        let disabled = RefreshOutcome::Disabled(alice.clone());
+        assert_eq!(rotate(h3.clone(), unique("n"), now + 4).await, disabled);
+        assert!(
+            !store
+                .family_state(&f3)
+                .await
+                .unwrap()
+                .unwrap()
+                .principal_enabled
+        );
+        store.set_principal_enabled(&alice, true).await.unwrap();
+
+        assert!(store.revoke_family(&f3, &alice, now + 5).await.unwrap());
+        assert!(!store.revoke_family(&f3, &alice, now + 5).await.unwrap());
+        let f4 = unique("f4");
+        store
+            .start_family(&alice, &f4, &unique("h4"), policy(now + 6, 100, 10), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .revoke_principal_families(&alice, now + 7)
+                .await
+                .unwrap(),
+            1
+        );
+        let report = store.gc(now + 8, 0).await.unwrap();
+        assert!(report.deleted_refresh_tokens >= 6, "{report:?}");
+        assert!(report.deleted_families >= 4, "{report:?}");
+        assert_eq!(store.family_state(&f2).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn sessions_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+        let store = SeaKeyStore::connect(&url, MasterKey::generate().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        sessions_scenario(&store).await;
+    }
+
+    #[tokio::test]
+    async fn sessions_on_postgres_when_configured() {
+        let Ok(url) = std::env::var(POSTGRES_ENV) else {
+            eprintln!(
+                "SKIPPED sessions_on_postgres_when_configured: set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
+            );
+            return;
+        };
+        let store = SeaKeyStore::connect(&url, MasterKey::generate().unwrap())
+            .await
+            .unwrap_or_else(|err| panic!("{POSTGRES_ENV} is set but {url} is unreachable: {err}"));
+        store.migrate().await.unwrap();
+        sessions_scenario(&store).await;
+    }
+}
