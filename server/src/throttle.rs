@@ -14,6 +14,9 @@ use std::time::{Duration, SystemTime};
 
 /// Keys kept before expired windows are swept; past it, new keys are not tracked.
 const MAX_KEYS: usize = 100_000;
+/// Characters of a name kept as its key: one more than the longest valid name, so valid
+/// names stay distinct and a huge name costs no more memory than a long one.
+const NAME_KEY_CHARS: usize = 65;
 
 /// Limits of the login throttle.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +40,12 @@ pub struct LoginThrottle {
 enum Key {
     Principal(String),
     Address(IpAddr),
+}
+
+impl Key {
+    fn principal(name: &str) -> Self {
+        Self::Principal(name.chars().take(NAME_KEY_CHARS).collect())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +96,7 @@ impl LoginThrottle {
         if windows.len() >= MAX_KEYS {
             windows.retain(|_, window| self.left(window, now).is_some());
         }
-        for key in [Key::Principal(principal.to_owned()), Key::Address(address)] {
+        for key in [Key::principal(principal), Key::Address(address)] {
             if windows.len() >= MAX_KEYS && !windows.contains_key(&key) {
                 continue;
             }
@@ -105,7 +114,7 @@ impl LoginThrottle {
 
     /// Clears the principal's failures after a successful login.
     pub fn succeeded(&self, principal: &str) {
-        lock(&self.windows).remove(&Key::Principal(principal.to_owned()));
+        lock(&self.windows).remove(&Key::principal(principal));
     }
 
     /// Time left in the window, `None` once it is over (or the clock went backwards).

@@ -284,6 +284,27 @@ fn a_second_refresh_within_the_grace_window_is_forgiven_and_later_is_not() {
 }
 
 #[test]
+fn concurrent_refreshes_of_one_token_all_succeed_within_the_grace_window() {
+    let (_dir, server, _) = setup(&[]);
+    let first = Session::from_response(&login(&server, "alice", PASSWORD));
+    let sessions: Vec<Session> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| Session::from_response(&refresh(&server, &first.refresh_token)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for session in &sessions {
+        assert_eq!(whoami(&server, session).status, 200);
+    }
+    let mut tokens: Vec<&str> = sessions.iter().map(|s| s.refresh_token.as_str()).collect();
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 6, "every refresh got its own new token");
+}
+
+#[test]
 fn logins_past_the_family_limit_revoke_the_oldest_session() {
     let (_dir, server, _) = setup(&["--max-sessions-per-principal", "2"]);
     let oldest = Session::from_response(&login(&server, "alice", PASSWORD));
