@@ -162,7 +162,7 @@ impl App {
         let request_id = new_request_id();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let (result, principal) = match self.respond(request).await {
+        let (result, principal) = match self.respond(request, &path).await {
             Ok((response, caller)) => (Ok(response), caller.map(|c| c.principal)),
             Err((err, caller)) => (Err(err), caller.map(|c| c.principal)),
         };
@@ -189,6 +189,7 @@ impl App {
     async fn respond(
         &self,
         request: Request<Incoming>,
+        path: &str,
     ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
         if let Some(response) = self.unsigned_route(&request).await {
             return Ok((response, None));
@@ -198,11 +199,10 @@ impl App {
             return response.map(|r| (r, None)).map_err(|err| (err, None));
         }
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
         let (caller, body) = auth::authenticate(self, request)
             .await
             .map_err(|err| (err, None))?;
-        match routes::handle(self, &caller, &method, &path, &body).await {
+        match routes::handle(self, &caller, &method, path, &body).await {
             Ok(response) => Ok((response, Some(caller))),
             Err(err) => Err((err, Some(caller))),
         }

@@ -348,7 +348,13 @@ impl From<StoreError> for ApiError {
 
 /// A JSON response with `content-type: application/json`.
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = http::Response::new(Full::new(Bytes::from(body.to_string())));
+    typed_json_response(status, body)
+}
+
+/// A JSON response from any serializable value, written in one pass into one buffer.
+pub fn typed_json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = http::Response::new(Full::new(Bytes::from(bytes)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -69,6 +69,7 @@ pub use authorization::{Authorization, Credential, MAX_AUTHORIZATION_LEN, MAX_SI
 pub use canonical::{
     CanonicalRequest, EMPTY_SHA256, Payload, Request, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER,
     STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_BY_DEFAULT, UNSIGNED_PAYLOAD, UriEncoding,
+    is_token,
 };
 pub use credentials::{Credentials, SecretKey};
 pub use date::{AmzDate, DateError, DateStamp};

@@ -4,10 +4,14 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use crate::canonical::headers::{lowercase, push_header};
+use smallvec::SmallVec;
+
+#[cfg(doc)]
+use crate::canonical::UNSIGNED_BY_DEFAULT;
+use crate::canonical::headers::{is_token, is_unsigned_by_default, lowercase, push_header};
 use crate::canonical::query::{QueryReading, canonical_query, encode_value};
 use crate::canonical::uri::canonical_uri;
-use crate::canonical::{CanonicalRequest, Payload, Request, UNSIGNED_BY_DEFAULT, UriEncoding};
+use crate::canonical::{CanonicalRequest, Payload, Request, UriEncoding};
 use crate::credentials::Credentials;
 use crate::date::AmzDate;
 use crate::error::SignError;
@@ -169,7 +173,7 @@ impl Signer {
         if send_sha {
             added.push(("x-amz-content-sha256", payload_line.clone().into_owned()));
         }
-        let (headers, signed) = canonical_headers(req, &added, SIGNER_HEADERS);
+        let (headers, signed) = canonical_headers(req, &added, SIGNER_HEADERS)?;
         let creq = self.canonical(req, req.query(), headers, signed, payload_line);
         let (signature, sts) = self.signature(&creq, now);
         let id = self.credentials.access_key_id();
@@ -223,7 +227,7 @@ impl Signer {
             _ => payload,
         };
         let payload_line = payload.line();
-        let (headers, signed) = canonical_headers(req, &[], &[]);
+        let (headers, signed) = canonical_headers(req, &[], &[])?;
         let mut query = String::with_capacity(req.query().len() + 256);
         query.push_str(req.query());
         self.push_auth_params(&mut query, now, secs, &signed);
@@ -256,7 +260,7 @@ impl Signer {
         signed: String,
         payload_line: Cow<'static, str>,
     ) -> CanonicalRequest<'r> {
-        let mut query = String::new();
+        let mut query = String::with_capacity(raw_query.len() + 16);
         canonical_query(raw_query, QueryReading::PlusIsSpace, false, &mut query);
         CanonicalRequest {
             method: req.method(),
@@ -360,23 +364,42 @@ impl<'r> PresignedRequest<'r> {
 
 /// Canonical header block and signed-header list for the signer: every request header except
 /// the unsigned-by-default ones and `skip`, plus `added`, sorted by name (stable, so repeated
-/// headers keep their order) and joined with `,`.
+/// headers keep their order) and joined with `,`. Validates every header on the way (one pass
+/// over each name and value) and that there is exactly one `Host`.
 fn canonical_headers(
     req: &Request<'_>,
     added: &[(&'static str, String)],
     skip: &[&str],
-) -> (String, String) {
-    let mut all: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(req.header_list().len() + 3);
+) -> Result<(String, String), SignError> {
+    let mut all: SmallVec<[(Cow<'_, str>, &str); 16]> = SmallVec::new();
+    let mut hosts = 0;
+    let mut len = 0;
     for (name, value) in req.header_list() {
+        if !is_token(name) {
+            return Err(SignError::InvalidHeaderName((*name).to_owned()));
+        }
+        if value.bytes().any(is_control) {
+            return Err(SignError::InvalidHeaderValue((*name).to_owned()));
+        }
         let name = lowercase(name);
-        if !UNSIGNED_BY_DEFAULT.contains(&&*name) && !skip.contains(&&*name) {
+        hosts += usize::from(name == "host");
+        if !is_unsigned_by_default(&name) && !skip.contains(&&*name) {
+            len += name.len() + value.len() + 2;
             all.push((name, value));
         }
     }
-    all.extend(added.iter().map(|(n, v)| (Cow::Borrowed(*n), v.as_str())));
+    match hosts {
+        0 => return Err(SignError::MissingHost),
+        1 => {}
+        _ => return Err(SignError::DuplicateHost),
+    }
+    for (name, value) in added {
+        len += name.len() + value.len() + 2;
+        all.push((Cow::Borrowed(*name), value.as_str()));
+    }
     all.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut headers = String::with_capacity(256);
-    let mut signed = String::with_capacity(64);
+    let mut headers = String::with_capacity(len);
+    let mut signed = String::with_capacity(len / 2);
     let mut i = 0;
     while i < all.len() {
         let name = &all[i].0;
@@ -388,32 +411,25 @@ fn canonical_headers(
         signed.push_str(name);
         i += run;
     }
-    (headers, signed)
+    Ok((headers, signed))
 }
 
+/// The method must be a token and the path absolute and free of control characters.
 fn check_request(req: &Request<'_>) -> Result<(), SignError> {
     let method = req.method();
-    if method.is_empty() || !method.bytes().all(is_tchar) {
+    if !is_token(method) {
         return Err(SignError::InvalidMethod(method.to_owned()));
     }
     let path = req.path();
     if !path.starts_with('/') || path.bytes().any(|b| b < b' ' || b == 0x7f) {
         return Err(SignError::InvalidPath(path.to_owned()));
     }
-    match req.single("host") {
-        Ok(Some(_)) => {}
-        Ok(None) => return Err(SignError::MissingHost),
-        Err(()) => return Err(SignError::DuplicateHost),
-    }
-    for (name, value) in req.header_list() {
-        if name.is_empty() || !name.bytes().all(is_tchar) {
-            return Err(SignError::InvalidHeaderName((*name).to_owned()));
-        }
-        if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
-            return Err(SignError::InvalidHeaderValue((*name).to_owned()));
-        }
-    }
     Ok(())
+}
+
+/// A control character other than tab: never allowed in a header value.
+fn is_control(b: u8) -> bool {
+    (b < b' ' && b != b'\t') || b == 0x7f
 }
 
 fn sts_scope<'a>(sts: &StringToSign<'a>) -> Scope<'a> {
@@ -427,11 +443,6 @@ fn push_scope(out: &mut String, scope: &Scope<'_>) {
     out.push('/');
     out.push_str(scope.service);
     out.push_str("/aws4_request");
-}
-
-/// RFC 9110 `tchar`.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn check_scope_field(field: &'static str, value: &str) -> Result<(), SignError> {

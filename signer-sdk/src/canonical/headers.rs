@@ -22,6 +22,29 @@ pub const UNSIGNED_BY_DEFAULT: &[&str] = &[
     "baggage",
 ];
 
+/// Is the lowercase `name` one of [`UNSIGNED_BY_DEFAULT`]? (A `match`, not a list scan: the
+/// signer asks for every header of every request.)
+pub(crate) fn is_unsigned_by_default(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization"
+            | "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "expect"
+            | "user-agent"
+            | "x-amzn-trace-id"
+            | "traceparent"
+            | "tracestate"
+            | "baggage"
+    )
+}
+
 /// A header name lowercased (borrowed when it already is).
 pub(crate) fn lowercase(name: &str) -> Cow<'_, str> {
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -34,16 +57,12 @@ pub(crate) fn lowercase(name: &str) -> Cow<'_, str> {
 /// Appends a header value trimmed of surrounding spaces and tabs, with runs of spaces collapsed
 /// to one and obsolete line folding (CR/LF) read as a space.
 pub(crate) fn push_value(value: &str, out: &mut String) {
-    let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
-    let b = value.as_bytes();
-    let plain = b
-        .iter()
-        .zip(b.iter().skip(1))
-        .all(|(x, y)| !(*x == b' ' && *y == b' ') && *x != b'\r' && *x != b'\n');
-    if plain {
+    // Fast path: no space, tab, CR or LF at all (`application/json`, dates, hosts, ids).
+    if !value.bytes().any(is_ows) {
         out.push_str(value);
         return;
     }
+    let value = trim_ows(value);
     let mut last_space = false;
     for c in value.chars() {
         let c = if matches!(c, '\r' | '\n') { ' ' } else { c };
@@ -57,6 +76,16 @@ pub(crate) fn push_value(value: &str, out: &mut String) {
         }
         out.push(c);
     }
+}
+
+/// Space, tab, CR or LF.
+fn is_ows(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// `value` without leading and trailing spaces, tabs, CRs and LFs.
+fn trim_ows(value: &str) -> &str {
+    value.trim_matches(|c: char| c.is_ascii() && is_ows(c as u8))
 }
 
 /// Appends `name:v1,v2\n` for one signed header with its values in order of appearance.
@@ -74,17 +103,37 @@ pub(crate) fn push_header<'v>(name: &str, values: impl Iterator<Item = &'v str>,
 
 /// Is `name` a valid lowercase signed-header token?
 pub(crate) fn is_valid_signed_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| LOWER_TCHAR[usize::from(b)])
+    !name.is_empty() && name.bytes().all(|b| TOKEN[usize::from(b)] & LOWER != 0)
 }
 
-/// RFC 9110 `tchar` without upper-case letters, as a lookup table.
-const LOWER_TCHAR: [bool; 256] = {
-    let mut table = [false; 256];
-    let extra = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz";
+/// Is `text` an RFC 9110 token (`1*tchar`), as a method or header field name must be?
+pub fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(is_tchar)
+}
+
+/// Is `b` an RFC 9110 `tchar`?
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TOKEN[usize::from(b)] & ANY != 0
+}
+
+/// [`TOKEN`] bit: any `tchar`.
+const ANY: u8 = 1;
+/// [`TOKEN`] bit: a `tchar` that is not an upper-case letter.
+const LOWER: u8 = 2;
+
+/// RFC 9110 `tchar` classes as a lookup table.
+const TOKEN: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let lower = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz";
     let mut i = 0;
-    while i < extra.len() {
-        table[extra[i] as usize] = true;
+    while i < lower.len() {
+        table[lower[i] as usize] = ANY | LOWER;
         i += 1;
+    }
+    let mut c = b'A';
+    while c <= b'Z' {
+        table[c as usize] = ANY;
+        c += 1;
     }
     table
 };
@@ -108,6 +157,9 @@ mod tests {
             "value1 value2 value3"
         );
         assert_eq!(value(""), "");
+        assert_eq!(value(" \t "), "");
+        assert_eq!(value("a  "), "a");
+        assert_eq!(value(" ä  ö "), "ä ö");
     }
 
     #[test]
@@ -119,6 +171,35 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, "my-header1:value4,value1,value3\n");
+    }
+
+    #[test]
+    fn the_unsigned_match_is_the_published_list() {
+        for name in UNSIGNED_BY_DEFAULT {
+            assert!(is_unsigned_by_default(name), "{name}");
+        }
+        let listed = |n: &str| UNSIGNED_BY_DEFAULT.contains(&n);
+        for name in [
+            "host",
+            "accept",
+            "x-amz-date",
+            "content-type",
+            "tes",
+            "Expect",
+            "",
+        ] {
+            assert_eq!(is_unsigned_by_default(name), listed(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_rfc9110_tchar_runs() {
+        for good in ["GET", "x-amz-date", "X-Custom_1", "!#$%&'*+-.^_`|~"] {
+            assert!(is_token(good), "{good}");
+        }
+        for bad in ["", "a b", "a:b", "a;b", "ä", "(x)", "a\"b", "\u{7f}"] {
+            assert!(!is_token(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use super::uri::{is_unreserved, push_pct};
 use crate::signing_key::hex_val;
 
@@ -22,6 +24,9 @@ pub(crate) enum QueryReading {
 
 /// Appends the canonical form of `raw` (without the leading `?`) to `out`. With
 /// `skip_signature`, an `X-Amz-Signature` pair is left out (presigned verification).
+///
+/// Pairs are encoded straight into `out`; only a query whose pairs are not already in order
+/// is sorted afterwards, in a second buffer.
 pub(crate) fn canonical_query(
     raw: &str,
     reading: QueryReading,
@@ -31,34 +36,46 @@ pub(crate) fn canonical_query(
     if raw.is_empty() {
         return;
     }
-    let mut encoded = String::with_capacity(raw.len() + 16);
-    let mut pairs: Vec<(Range<usize>, Range<usize>)> = Vec::with_capacity(8);
+    let base = out.len();
+    // (key, value) byte ranges inside `out`; a typical query fits inline.
+    let mut pairs: SmallVec<[(Range<usize>, Range<usize>); 12]> = SmallVec::new();
+    let mut sorted = true;
     for piece in raw.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
-        let k_start = encoded.len();
-        encode_component(key, reading, &mut encoded);
-        let k = k_start..encoded.len();
-        if skip_signature && &encoded[k.clone()] == "X-Amz-Signature" {
-            encoded.truncate(k_start);
+        let start = out.len();
+        if start > base {
+            out.push('&');
+        }
+        let k = out.len();
+        encode_component(key, reading, out);
+        let key_range = k..out.len();
+        if skip_signature && &out[key_range.clone()] == "X-Amz-Signature" {
+            out.truncate(start);
             continue;
         }
-        encode_component(value, reading, &mut encoded);
-        pairs.push((k.clone(), k.end..encoded.len()));
+        out.push('=');
+        let v = out.len();
+        encode_component(value, reading, out);
+        let value_range = v..out.len();
+        if let Some((pk, pv)) = pairs.last() {
+            let before = (&out[pk.clone()], &out[pv.clone()]);
+            sorted &= before <= (&out[key_range.clone()], &out[value_range.clone()]);
+        }
+        pairs.push((key_range, value_range));
     }
-    if reading != QueryReading::AsSentUnsorted {
-        pairs.sort_unstable_by(|a, b| {
-            (&encoded[a.0.clone()], &encoded[a.1.clone()])
-                .cmp(&(&encoded[b.0.clone()], &encoded[b.1.clone()]))
-        });
+    if sorted || reading == QueryReading::AsSentUnsorted {
+        return;
     }
-    out.reserve(encoded.len() + 2 * pairs.len());
+    let text = out.split_off(base);
+    let at = |r: &Range<usize>| text.get(r.start - base..r.end - base).unwrap_or("");
+    pairs.sort_unstable_by(|a, b| (at(&a.0), at(&a.1)).cmp(&(at(&b.0), at(&b.1))));
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
-        out.push_str(&encoded[k.clone()]);
+        out.push_str(at(k));
         out.push('=');
-        out.push_str(&encoded[v.clone()]);
+        out.push_str(at(v));
     }
 }
 
@@ -72,7 +89,12 @@ fn encode_component(text: &str, reading: QueryReading, out: &mut String) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        let (byte, used) = match b[i] {
+        // Copy a run of unreserved (ASCII) bytes at once.
+        let run = b[i..].iter().take_while(|&&c| is_unreserved(c)).count();
+        out.push_str(text.get(i..i + run).unwrap_or(""));
+        i += run;
+        let Some(&first) = b.get(i) else { break };
+        let (byte, used) = match first {
             b'%' => match (
                 b.get(i + 1).and_then(|&c| hex_val(c)),
                 b.get(i + 2).and_then(|&c| hex_val(c)),
@@ -147,6 +169,8 @@ mod tests {
             "%E1%88%B4=Value1&Param=Value2&Param-3=Value3"
         );
         assert_eq!(canon("a=1&&b=2&", r), "a=1&b=2");
+        assert_eq!(canon("b=1&a=2&a=1&=x", r), "=x&a=1&a=2&b=1");
+        assert_eq!(canon("a=b&a", r), "a=&a=b");
     }
 
     #[test]
@@ -179,5 +203,13 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, "a=1");
+        let mut out = String::from("prefix\n");
+        canonical_query(
+            "b=2&X-Amz-Signature=abc&a=1",
+            QueryReading::PlusIsSpace,
+            true,
+            &mut out,
+        );
+        assert_eq!(out, "prefix\na=1&b=2");
     }
 }

@@ -111,8 +111,19 @@ fn is_path_char(b: u8) -> bool {
 
 /// RFC 3986 unreserved characters: `A-Z a-z 0-9 - . _ ~`.
 pub(crate) fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    UNRESERVED[usize::from(b)]
 }
+
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+        i += 1;
+    }
+    table
+};
 
 /// Appends `%XX` with uppercase hex.
 pub(crate) fn push_pct(out: &mut String, b: u8) {
