@@ -33,7 +33,7 @@ use crate::error::{ApiError, ErrorRendering, Response, json_response};
 use crate::password::Passwords;
 use crate::routes;
 use crate::session_token::SessionSealer;
-use crate::sessions::{self, PeerAddr};
+use crate::sessions::{self, PeerAddr, SessionCache};
 use crate::store::KeyStore;
 use crate::store::cache::KeyCache;
 use crate::store::family_cache::FamilyCache;
@@ -57,6 +57,7 @@ pub struct App {
     cache: KeyCache<SeaKeyStore>,
     families: FamilyCache<SeaKeyStore>,
     sealer: SessionSealer,
+    opened_sessions: SessionCache,
     passwords: Passwords,
     throttle: LoginThrottle,
     sessions: SessionArgs,
@@ -77,6 +78,7 @@ impl App {
             cache: KeyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
             families: FamilyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
             sealer: SessionSealer::new(store.master_key(), &[]),
+            opened_sessions: SessionCache::default(),
             passwords: Passwords::new(),
             throttle: LoginThrottle::new(ThrottleLimits {
                 per_principal: sessions.login_max_failures,
@@ -114,6 +116,11 @@ impl App {
     /// Seals and opens session tokens.
     pub fn sealer(&self) -> &SessionSealer {
         &self.sealer
+    }
+
+    /// Session tokens already opened, so repeat requests skip decryption.
+    pub fn opened_sessions(&self) -> &SessionCache {
+        &self.opened_sessions
     }
 
     /// Password hashing.

@@ -104,8 +104,8 @@ pub async fn authenticate(
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
     let id = pending.access_key_id();
-    if let Some(claims) = sessions::session_claims(app, id, pending.session_token(), now)? {
-        return sessions::authenticate(app, pending, claims, body).await;
+    if let Some(session) = sessions::session_claims(app, id, pending.session_token(), now)? {
+        return sessions::authenticate(app, pending, session, body).await;
     }
     let key = active_key(app, pending.access_key_id()).await?;
     let body = read_body(body, app.max_body()).await?;

@@ -9,7 +9,9 @@
 //!
 //! The design and its reasons are in `spec/protocol.md`, section "Sessions".
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -21,6 +23,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::app::App;
@@ -67,7 +70,46 @@ pub fn is_unsigned_path(path: &str) -> bool {
     path == LOGIN_PATH || path == REFRESH_PATH
 }
 
-/// The verified claims when `pending` is signed with session credentials (`ASCS…`), `None`
+/// A session token opened once and kept for the requests that follow: its claims and the
+/// secret's signing keys (derived once per day rather than once per request).
+pub struct OpenedSession {
+    token_sha256: [u8; 32],
+    /// What the token holds.
+    pub claims: SessionClaims,
+    /// The token's secret with its derived signing keys.
+    pub keys: SigningKeys,
+}
+
+/// Opened session tokens by temporary access key id. A request whose token hashes to the
+/// cached one skips decryption and key derivation; any other token is opened in full. No
+/// database is involved: this only saves CPU. Entries go when their credentials expire.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, Arc<OpenedSession>>>,
+}
+
+/// Most opened sessions kept; past it (after dropping expired ones) new ones are not cached.
+const MAX_OPENED_SESSIONS: usize = 10_000;
+
+impl SessionCache {
+    fn get(&self, access_key_id: &str, token_sha256: &[u8; 32]) -> Option<Arc<OpenedSession>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let hit = entries.get(access_key_id)?;
+        bool::from(hit.token_sha256.ct_eq(token_sha256)).then(|| hit.clone())
+    }
+
+    fn insert(&self, opened: Arc<OpenedSession>, now: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= MAX_OPENED_SESSIONS {
+            entries.retain(|_, s| s.claims.expires_at > now);
+        }
+        if entries.len() < MAX_OPENED_SESSIONS {
+            entries.insert(opened.claims.access_key_id.clone(), opened);
+        }
+    }
+}
+
+/// The opened session when `pending` is signed with session credentials (`ASCS…`), `None`
 /// for a long-term key (whose request goes to the key store as before; a session token it
 /// carries is signed but not interpreted).
 ///
@@ -79,7 +121,7 @@ pub fn session_claims(
     access_key_id: &str,
     token: Option<&str>,
     now: SystemTime,
-) -> Result<Option<SessionClaims>, ApiError> {
+) -> Result<Option<Arc<OpenedSession>>, ApiError> {
     if !is_session_key_id(access_key_id) {
         return Ok(None);
     }
@@ -89,6 +131,28 @@ pub fn session_claims(
             clip(access_key_id)
         )));
     };
+    let token_sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let opened = match app.opened_sessions().get(access_key_id, &token_sha256) {
+        Some(hit) => hit,
+        None => open(app, access_key_id, token, token_sha256, now)?,
+    };
+    let claims = &opened.claims;
+    if unix_seconds(now) >= claims.expires_at {
+        return Err(ApiError::ExpiredToken(format!(
+            "the session credentials expired at {}: refresh them or log in again",
+            rfc3339(claims.expires_at)
+        )));
+    }
+    Ok(Some(opened))
+}
+
+fn open(
+    app: &App,
+    access_key_id: &str,
+    token: &str,
+    token_sha256: [u8; 32],
+    now: SystemTime,
+) -> Result<Arc<OpenedSession>, ApiError> {
     let claims = app
         .sealer()
         .open(token)
@@ -99,13 +163,15 @@ pub fn session_claims(
             clip(access_key_id)
         )));
     }
-    if unix_seconds(now) >= claims.expires_at {
-        return Err(ApiError::ExpiredToken(format!(
-            "the session credentials expired at {}: refresh them or log in again",
-            rfc3339(claims.expires_at)
-        )));
-    }
-    Ok(Some(claims))
+    let keys = SigningKeys::new(SecretKey::new(claims.secret.expose()));
+    let opened = Arc::new(OpenedSession {
+        token_sha256,
+        claims,
+        keys,
+    });
+    app.opened_sessions()
+        .insert(opened.clone(), unix_seconds(now));
+    Ok(opened)
 }
 
 /// Finishes authenticating a session request: body, signature with the token's secret, then
@@ -116,14 +182,14 @@ pub fn session_claims(
 pub async fn authenticate(
     app: &App,
     pending: countersign::Pending<'_>,
-    claims: SessionClaims,
+    opened: Arc<OpenedSession>,
     body: Incoming,
 ) -> Result<(Caller, Bytes), ApiError> {
     let body = read_body(body, app.max_body()).await?;
-    let keys = SigningKeys::new(SecretKey::new(claims.secret.expose()));
     pending
-        .finish(&keys, Some(&body.sha256))
+        .finish(&opened.keys, Some(&body.sha256))
         .map_err(ApiError::from)?;
+    let claims = &opened.claims;
     let state = app
         .families()
         .lookup(&claims.family)
@@ -139,11 +205,11 @@ pub async fn authenticate(
         )));
     }
     let caller = Caller {
-        principal: claims.principal,
-        access_key_id: claims.access_key_id,
+        principal: claims.principal.clone(),
+        access_key_id: claims.access_key_id.clone(),
         auth: AuthMethod::Session,
         admin: state.admin,
-        family: Some(claims.family),
+        family: Some(claims.family.clone()),
     };
     Ok((caller, body.bytes))
 }
