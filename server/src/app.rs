@@ -28,8 +28,10 @@ use countersign::Verifier;
 
 use crate::auth::{self, Caller};
 use crate::clock::SharedClock;
+use crate::config::GatewayRoute;
 use crate::config::ServeArgs;
 use crate::error::{ApiError, ErrorRendering, Response, json_response};
+use crate::proxy::{Gateway, PeerAddr, Tls};
 use crate::routes;
 use crate::store::KeyStore;
 use crate::store::cache::KeyCache;
@@ -56,6 +58,7 @@ pub struct App {
     max_body: u64,
     rendering: ErrorRendering,
     max_keys_per_principal: u32,
+    gateway: Option<Gateway>,
 }
 
 impl App {
@@ -73,6 +76,7 @@ impl App {
                 debug_errors: !args.no_debug_errors,
             },
             max_keys_per_principal: args.store.max_keys_per_principal,
+            gateway: Gateway::new(&args.gateway),
         }
     }
 
@@ -149,11 +153,35 @@ impl App {
         if let Some(response) = self.unsigned_route(&request).await {
             return Ok((response, None));
         }
+        if let Some(route) = self
+            .gateway
+            .as_ref()
+            .and_then(|g| g.route(path).map(|r| (g, r)))
+        {
+            return self.forward(route, request).await;
+        }
         let method = request.method().clone();
         let (caller, body) = auth::authenticate(self, request)
             .await
             .map_err(|err| (err, None))?;
         match routes::handle(self, &caller, &method, path, &body).await {
+            Ok(response) => Ok((response, Some(caller))),
+            Err(err) => Err((err, Some(caller))),
+        }
+    }
+
+    /// Verifies a request for a gateway route and forwards it.
+    async fn forward(
+        &self,
+        (gateway, route): (&Gateway, &GatewayRoute),
+        request: Request<Incoming>,
+    ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
+        let (parts, body) = request.into_parts();
+        let (caller, body) =
+            auth::authenticate_for_gateway(self, &parts, body, gateway.buffer_limit())
+                .await
+                .map_err(|err| (err, None))?;
+        match gateway.forward(route, parts, body, &caller).await {
             Ok(response) => Ok((response, Some(caller))),
             Err(err) => Err((err, Some(caller))),
         }
@@ -334,11 +362,11 @@ struct Connection {
 impl Connection {
     async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
         let Some(acceptor) = tls else {
-            return self.serve(TokioIo::new(stream)).await;
+            return self.serve(TokioIo::new(stream), false).await;
         };
         let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
         match handshake.await {
-            Ok(Ok(tls_stream)) => self.serve(TokioIo::new(tls_stream)).await,
+            Ok(Ok(tls_stream)) => self.serve(TokioIo::new(tls_stream), true).await,
             Ok(Err(err)) => {
                 tracing::debug!(peer = %self.peer, error = %err, "TLS handshake failed")
             }
@@ -346,13 +374,18 @@ impl Connection {
         }
     }
 
-    async fn serve<I>(self, io: TokioIo<I>)
+    async fn serve<I>(self, io: TokioIo<I>, tls: bool)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
+        let peer = PeerAddr(self.peer);
+        let service = service_fn(move |mut request: Request<Incoming>| {
             let app = app.clone();
+            request.extensions_mut().insert(peer);
+            if tls {
+                request.extensions_mut().insert(Tls);
+            }
             async move { Ok::<_, Infallible>(app.handle(request).await) }
         });
         let connection = self.builder.serve_connection_with_upgrades(io, service);

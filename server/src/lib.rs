@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod migration;
+pub mod proxy;
 pub mod routes;
 pub mod store;
 
