@@ -70,12 +70,12 @@ pub fn with_section(text: &str, name: &str, values: &BTreeMap<String, String>) -
     out
 }
 
-/// Writes `text` to `path` with mode 0600 (through a temporary file and a rename, so a crash
+/// Writes `contents` to `path` with mode 0600 (through a temporary file and a rename, so a crash
 /// never leaves a half-written file), creating the parent directory.
 ///
 /// # Errors
 /// The I/O error.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -85,7 +85,7 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let result = options.open(&tmp).and_then(|mut file| {
-        file.write_all(text.as_bytes())?;
+        file.write_all(contents)?;
         file.sync_all()
     });
     match result.and_then(|()| std::fs::rename(&tmp, path)) {
@@ -158,7 +158,7 @@ endpoint = https://cs.example.com
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/credentials");
-        write_private(&path, "[default]\n").unwrap();
+        write_private(&path, b"[default]\n").unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "[default]\n");

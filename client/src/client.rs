@@ -73,8 +73,9 @@ pub struct Reply {
     pub canonical_request: String,
     /// The server's JSON error, when the response is an error the client read.
     pub error: Option<ServerError>,
-    /// Seconds the local clock was found to be off (positive: behind) when a
-    /// `RequestTimeTooSkewed` made the client retry.
+    /// Seconds the signing clock was moved (positive: forward, the local clock was behind) when
+    /// a `RequestTimeTooSkewed` made the client retry. With no earlier correction this is how
+    /// far off the local clock is.
     pub clock_correction: Option<i64>,
 }
 
@@ -124,8 +125,15 @@ impl<P: ProvideCredentials> Client<P> {
         })
     }
 
-    /// The clock offset learnt from `RequestTimeTooSkewed` errors (shared by later calls).
-    pub fn clock_offset(&self) -> &ClockOffset {
+    /// Shares `offset` with this client: corrections learnt by one client apply to every
+    /// client holding the same offset (e.g. one per credentials set, same server).
+    pub fn with_clock_offset(mut self, offset: Arc<ClockOffset>) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// The clock offset learnt from `RequestTimeTooSkewed` errors (used by later calls).
+    pub fn clock_offset(&self) -> &Arc<ClockOffset> {
         &self.offset
     }
 
@@ -175,16 +183,19 @@ impl<P: ProvideCredentials> Client<P> {
     }
 
     /// On the first `RequestTimeTooSkewed` with a readable `server_time`: records the offset,
-    /// warns, and returns it (the caller retries). `None` otherwise.
+    /// warns, and returns how far the signing clock moved (the caller retries). `None`
+    /// otherwise.
     fn skew_to_correct(&self, error: Option<&ServerError>, done: Option<i64>) -> Option<i64> {
         let error = error.filter(|e| e.code == "RequestTimeTooSkewed")?;
         if done.is_some() {
             return None;
         }
         let server_time = AmzDate::parse(error.server_time.as_deref()?).ok()?;
-        let seconds = self
+        let before = self.offset.seconds();
+        let after = self
             .offset
             .observe(server_time.to_system_time(), SystemTime::now());
+        let seconds = after.saturating_sub(before);
         let direction = if seconds >= 0 { "behind" } else { "ahead of" };
         tracing::warn!(
             seconds = seconds.unsigned_abs(),

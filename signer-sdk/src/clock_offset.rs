@@ -109,7 +109,10 @@ mod tests {
         let offset = ClockOffset::default();
         let local = at(100);
         assert_eq!(offset.observe(local + Duration::from_millis(999), local), 0);
-        assert_eq!(offset.observe(local - Duration::from_millis(1_500), local), -1);
+        assert_eq!(
+            offset.observe(local - Duration::from_millis(1_500), local),
+            -1
+        );
     }
 
     #[test]

@@ -232,6 +232,9 @@ impl Rotation<'_> {
                 ),
             });
         }
+        let original = std::fs::read(&target.path).map_err(|err| {
+            CliError::Profile(format!("cannot read {}: {err}", target.path.display()))
+        })?;
         let path = format!("/v1/principals/{}/keys", segment(self.principal));
         let created = admin.call("POST", &path, None).await?;
         let new_id = text(&created, "access_key_id");
@@ -249,7 +252,7 @@ impl Rotation<'_> {
         };
         if let Err(reason) = checked {
             return Err(self
-                .roll_back(&admin, target, old_id, &new_id, reason)
+                .roll_back(&admin, target, &original, old_id, &new_id, reason)
                 .await);
         }
         let new_identity =
@@ -304,23 +307,23 @@ impl Rotation<'_> {
         Ok(())
     }
 
-    /// Puts the old key back in the profile and deletes the new key (best effort; failures
-    /// are named in the error).
+    /// Puts the credentials file back as it was and deletes the new key (best effort;
+    /// failures are named in the error).
     async fn roll_back(
         &self,
         admin: &Api<'_>,
         target: &crate::config::Profile,
+        original: &[u8],
         old: String,
         new_id: &str,
         reason: String,
     ) -> CliError {
         let mut notes = vec![reason];
-        match configure::save(target, &target.values) {
+        match crate::profile::write_private(&target.path, original) {
             Ok(()) => notes.push(format!("profile `{}` restored", target.name)),
             Err(err) => notes.push(format!(
-                "could not restore profile `{}`: {}",
-                target.name,
-                err.one_line()
+                "could not restore {}: {err}",
+                target.path.display()
             )),
         }
         match admin

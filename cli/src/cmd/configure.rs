@@ -74,7 +74,7 @@ pub fn save(target: &Profile, values: &BTreeMap<String, String>) -> Result<(), C
         Err(err) => return Err(fail(err)),
     };
     let text = profile::with_section(&text, &target.name, values);
-    profile::write_private(&target.path, &text).map_err(fail)
+    profile::write_private(&target.path, text.as_bytes()).map_err(fail)
 }
 
 fn prompt(values: &mut BTreeMap<String, String>, key: &str) -> Result<(), CliError> {
