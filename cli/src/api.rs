@@ -30,12 +30,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 ///
 /// # Errors
 /// [`CliError::Client`] when the CA file is unusable.
-pub fn client(
-    identity: &Identity,
-    net: &NetArgs,
-    follow_redirects: bool,
-    quiet: bool,
-) -> Result<CliClient, CliError> {
+pub fn client(identity: &Identity, net: &NetArgs, quiet: bool) -> Result<CliClient, CliError> {
+    build(client_config(identity, net, quiet), identity)
+}
+
+/// The client settings for `identity` and the TLS and timeout flags (redirects off, SigV4
+/// defaults); warns about `--insecure` unless `quiet`.
+pub fn client_config(identity: &Identity, net: &NetArgs, quiet: bool) -> ClientConfig {
     let mut config = ClientConfig::new(&identity.region, &identity.service);
     config.trust = match (&net.cacert, net.insecure) {
         (_, true) => Trust::Insecure,
@@ -46,8 +47,15 @@ pub fn client(
         eprintln!("countersign: warning: --insecure: the server's TLS certificate is not verified");
     }
     config.timeout = net.timeout;
-    config.follow_redirects = follow_redirects;
     config.user_agent = concat!("countersign/", env!("CARGO_PKG_VERSION")).to_owned();
+    config
+}
+
+/// A client with `config`, signing as `identity`. Call inside the runtime.
+///
+/// # Errors
+/// [`CliError::Client`] when the CA file is unusable.
+pub fn build(config: ClientConfig, identity: &Identity) -> Result<CliClient, CliError> {
     let credentials = StaticCredentials::new(identity.credentials.clone());
     Ok(Client::new(config, credentials)?)
 }

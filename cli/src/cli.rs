@@ -44,6 +44,7 @@ carries the server's canonical request, a diff naming the differing component go
         after_help = "\
 Examples:
   countersign request GET https://api.example.com/v1/whoami
+  countersign --profile ci request GET /v1/whoami     # path appended to the profile's endpoint
   countersign request POST 'https://api.example.com/v1/topics?draft=1' \\
       -H 'Content-Type: application/json' --data '{\"title\":\"hi\"}' -i
   countersign request PUT https://files.example.com/big.iso --data-file big.iso -o reply.json
@@ -194,7 +195,8 @@ pub struct EndpointArgs {
 pub struct SendArgs {
     /// HTTP method (GET, POST, ...).
     pub method: String,
-    /// Full URL as sent on the wire: path and query already percent-encoded.
+    /// URL as sent on the wire (path and query already percent-encoded), or a path such as
+    /// `/v1/whoami` to append to the endpoint.
     pub url: String,
     /// Header to send and sign, `Name: value`; repeat for more (same name allowed).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
@@ -226,9 +228,9 @@ pub struct SendArgs {
     /// S3 mode: path signed as sent and x-amz-content-sha256 sent.
     #[arg(long)]
     pub s3: bool,
-    /// Credentials and TLS.
+    /// Endpoint (for URLs given as a path, e.g. `/v1/whoami`), credentials and TLS.
     #[command(flatten)]
-    pub net: NetArgs,
+    pub endpoint: EndpointArgs,
 }
 
 /// `whoami` flags.

@@ -908,3 +908,226 @@ fn the_client_corrects_a_skewed_clock_once_and_keeps_the_offset() {
         assert_eq!(reply.error.unwrap().code, "SignatureDoesNotMatch");
     });
 }
+
+/// A server that answers the n-th connection with `answers[n](request head)` (a whole HTTP
+/// response; the connection is then closed). Returns its address.
+fn scripted(answers: Vec<Box<dyn Fn(&str) -> String + Send>>) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for answer in answers {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            if let Some((head, _body)) = crate::support::proxy::read_request(&mut stream) {
+                let _ = stream.write_all(answer(&head).as_bytes());
+            }
+        }
+    });
+    addr
+}
+
+fn reply(status: &str, extra: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{extra}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn header_of<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    head.split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+#[test]
+fn the_cli_re_signs_with_the_server_time_once_and_warns() {
+    use countersign::AmzDate;
+    let fx = Fixture::new("req-skew-cli", &[]);
+    let server_now = std::time::SystemTime::now() + Duration::from_secs(7200);
+    let server_time = AmzDate::from_system_time(server_now).to_string();
+    let skewed = reply(
+        "401 Unauthorized",
+        "",
+        &format!(
+            r#"{{"error":{{"code":"RequestTimeTooSkewed","message":"skewed","server_time":"{server_time}"}}}}"#
+        ),
+    );
+    let addr = scripted(vec![
+        Box::new(move |_| skewed.clone()),
+        Box::new(|head| {
+            let date = header_of(head, "x-amz-date").unwrap_or("");
+            reply("200 OK", "", &format!(r#"{{"x_amz_date":"{date}"}}"#))
+        }),
+    ]);
+    let out = fx.as_admin(&["request", "GET", &format!("http://{addr}/x")]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let signed_at = AmzDate::parse(json(&out)["x_amz_date"].as_str().unwrap()).unwrap();
+    let expected = AmzDate::from_system_time(server_now).unix();
+    assert!(
+        signed_at.unix().abs_diff(expected) <= 2,
+        "retry signed at {signed_at}, server time {server_time}"
+    );
+    let err = stderr(&out);
+    let seconds: u64 = err
+        .strip_prefix("countersign: warning: the local clock is ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no skew warning: {err}"));
+    assert!(
+        seconds.abs_diff(7200) <= 2 && err.contains("behind the server's"),
+        "{err}"
+    );
+
+    // A second skew error is not retried again: the response is shown, exit 4.
+    let skewed = reply(
+        "401 Unauthorized",
+        "",
+        &format!(
+            r#"{{"error":{{"code":"RequestTimeTooSkewed","message":"skewed","server_time":"{server_time}"}}}}"#
+        ),
+    );
+    let again = skewed.clone();
+    let addr = scripted(vec![
+        Box::new(move |_| skewed.clone()),
+        Box::new(move |_| again.clone()),
+    ]);
+    let out = fx.as_admin(&["request", "GET", &format!("http://{addr}/x"), "--quiet"]);
+    assert_eq!(code(&out), Some(4), "{}", stderr(&out));
+    assert_eq!(json(&out)["error"]["code"], "RequestTimeTooSkewed");
+    assert!(
+        stderr(&out).is_empty(),
+        "--quiet still warned: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn redirects_are_followed_only_with_location_and_each_hop_is_signed() {
+    let fx = Fixture::new("req-redirect", &[]);
+    let target = fx.endpoint();
+    let to = |path: &'static str| -> Box<dyn Fn(&str) -> String + Send> {
+        let location = format!("{target}{path}");
+        Box::new(move |_| {
+            reply(
+                "307 Temporary Redirect",
+                &format!("location: {location}\r\n"),
+                "{}",
+            )
+        })
+    };
+    let addr = scripted(vec![
+        to("/v1/whoami"),
+        to("/v1/whoami"),
+        to("/v1/principals"),
+    ]);
+    let not_followed = fx.as_admin(&["request", "GET", &format!("http://{addr}/old"), "-i"]);
+    assert_eq!(code(&not_followed), Some(0));
+    assert!(
+        stdout(&not_followed).starts_with("HTTP/1.1 307"),
+        "{}",
+        stdout(&not_followed)
+    );
+    let followed = fx.as_admin(&[
+        "request",
+        "GET",
+        &format!("http://{addr}/old"),
+        "--location",
+    ]);
+    assert_eq!(code(&followed), Some(0), "{}", stderr(&followed));
+    assert_eq!(json(&followed)["principal"], "root");
+    // 307 keeps the method and the body; the server verifies the re-signed hop.
+    let post = fx.as_admin(&[
+        "request",
+        "POST",
+        &format!("http://{addr}/old"),
+        "-L",
+        "--data",
+        r#"{"name":"moved"}"#,
+    ]);
+    assert_eq!(code(&post), Some(0), "{}", stderr(&post));
+    assert_eq!(json(&post)["name"], "moved");
+}
+
+#[test]
+fn timeouts_and_paths_on_the_profile_endpoint() {
+    let fx = Fixture::new("req-timeout", &[]);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let started = std::time::Instant::now();
+    let out = fx.as_admin(&[
+        "request",
+        "GET",
+        &format!("http://{addr}/"),
+        "--timeout",
+        "300ms",
+    ]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no response from"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(silent);
+
+    fx.write_profiles(&format!(
+        "[default]\naccess_key_id = {}\nsecret_access_key = {}\nendpoint = {}/\n",
+        fx.admin.0,
+        fx.admin.1,
+        fx.endpoint()
+    ));
+    let out = fx.run(&["request", "GET", "/v1/whoami"], &[], None);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["principal"], "root");
+}
+
+#[test]
+fn https_trusts_the_platform_a_private_ca_or_nothing() {
+    let fx = Fixture::new("req-tls", &[]);
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = fx.dir.path().join("cert.pem");
+    let key = fx.dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let tls = Server::start(
+        &fx.server.store,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let url = format!("https://{}/v1/whoami", tls.addr);
+
+    let trusted = fx.as_admin(&["request", "GET", &url, "--cacert", cert.to_str().unwrap()]);
+    assert_eq!(code(&trusted), Some(0), "{}", stderr(&trusted));
+    assert_eq!(json(&trusted)["principal"], "root");
+    assert!(stderr(&trusted).is_empty(), "{}", stderr(&trusted));
+
+    let unknown = fx.as_admin(&["request", "GET", &url]);
+    assert_eq!(code(&unknown), Some(1), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let insecure = fx.as_admin(&["request", "GET", &url, "--insecure"]);
+    assert_eq!(code(&insecure), Some(0), "{}", stderr(&insecure));
+    assert!(
+        stderr(&insecure).contains("warning: --insecure"),
+        "{}",
+        stderr(&insecure)
+    );
+
+    let bad_ca = fx.as_admin(&["request", "GET", &url, "--cacert", key.to_str().unwrap()]);
+    assert_eq!(code(&bad_ca), Some(2), "{}", stderr(&bad_ca));
+    assert!(
+        stderr(&bad_ca).contains("no PEM certificate"),
+        "{}",
+        stderr(&bad_ca)
+    );
+}

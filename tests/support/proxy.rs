@@ -47,9 +47,9 @@ fn forward(mut client: TcpStream, upstream: SocketAddr, rewrite: &(dyn Fn(&str) 
     let _ = client.write_all(&render(&response));
 }
 
-/// The head (without the final blank line and without `Connection`) and the body
+/// Reads one request: the head (without the final blank line and without `Connection`) and the body
 /// (`Content-Length` only, which is what the countersign client sends).
-fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+pub fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     let split = loop {

@@ -38,7 +38,7 @@ pub fn run(
     let endpoint = sources.endpoint(args.endpoint.endpoint.as_ref())?;
     let runtime = api::runtime()?;
     runtime.block_on(async {
-        let client = api::client(&identity, &args.endpoint.net, false, false)?;
+        let client = api::client(&identity, &args.endpoint.net, false)?;
         let api = Api {
             client: &client,
             endpoint,
@@ -215,7 +215,7 @@ impl Rotation<'_> {
             None => None,
         };
         let admin_client = match &admin_identity {
-            Some(identity) => Some(api::client(identity, &args.endpoint.net, false, true)?),
+            Some(identity) => Some(api::client(identity, &args.endpoint.net, true)?),
             None => None,
         };
         let admin = Api {
@@ -257,7 +257,7 @@ impl Rotation<'_> {
         }
         let new_identity =
             Sources::load(Some(&target.name), sources.env)?.identity(&CredentialArgs::default())?;
-        let new_client = api::client(&new_identity, &args.endpoint.net, false, true)?;
+        let new_client = api::client(&new_identity, &args.endpoint.net, true)?;
         let retire = Api {
             client: admin_client.as_ref().unwrap_or(&new_client),
             endpoint: api.endpoint.clone(),
@@ -292,8 +292,7 @@ impl Rotation<'_> {
         let identity: Identity = Sources::load(Some(&sources.profile.name), sources.env)
             .and_then(|s| s.identity(&CredentialArgs::default()))
             .map_err(|e| e.one_line())?;
-        let client =
-            api::client(&identity, &args.endpoint.net, false, true).map_err(|e| e.one_line())?;
+        let client = api::client(&identity, &args.endpoint.net, true).map_err(|e| e.one_line())?;
         let who = Api {
             client: &client,
             endpoint: endpoint.to_owned(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
+use countersign::{ContentSha256Header, SigningSettings, UriEncoding};
 use countersign_client::{Body, Call, PayloadSigning, Reply};
 use http_body_util::BodyExt;
 
@@ -23,14 +24,26 @@ use crate::url::WireUrl;
 /// [`CliError`] for usage problems (exit 2) and transport failures (exit 1); HTTP error
 /// statuses are not errors but exit codes 4 and 5.
 pub fn run(args: &SendArgs, sources: &Sources<'_>) -> Result<ExitCode, CliError> {
-    let identity = sources.identity(&args.net.credentials)?;
+    let net = &args.endpoint.net;
+    let identity = sources.identity(&net.credentials)?;
     check_method(&args.method)?;
-    args.url.parse::<WireUrl>().map_err(CliError::Url)?;
+    let url = match args.url.starts_with('/') {
+        true => sources.endpoint(args.endpoint.endpoint.as_ref())? + &args.url,
+        false => args.url.clone(),
+    };
+    url.parse::<WireUrl>().map_err(CliError::Url)?;
     let body = body(args)?;
     let runtime = api::runtime()?;
     runtime.block_on(async {
-        let client = api::client(&identity, &args.net, args.location, args.quiet)?;
-        let mut call = Call::new(&args.method, &args.url)?.body(body.clone());
+        let mut config = api::client_config(&identity, net, args.quiet);
+        config.follow_redirects = args.location;
+        if args.s3 {
+            config.settings = SigningSettings::default()
+                .uri_encoding(UriEncoding::S3)
+                .content_sha256(ContentSha256Header::Send);
+        }
+        let client = api::build(config, &identity)?;
+        let mut call = Call::new(&args.method, &url)?.body(body.clone());
         for h in &args.headers {
             call = call.header(&h.name, &h.value);
         }

@@ -22,7 +22,7 @@ pub fn run(
     let identity = sources.identity(&args.endpoint.net.credentials)?;
     let endpoint = sources.endpoint(args.endpoint.endpoint.as_ref())?;
     let value: Value = api::runtime()?.block_on(async {
-        let client = api::client(&identity, &args.endpoint.net, false, false)?;
+        let client = api::client(&identity, &args.endpoint.net, false)?;
         Api {
             client: &client,
             endpoint,
