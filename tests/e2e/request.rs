@@ -909,9 +909,12 @@ fn the_client_corrects_a_skewed_clock_once_and_keeps_the_offset() {
     });
 }
 
+/// A scripted answer: the whole HTTP response for a request head.
+type Answer = Box<dyn Fn(&str) -> String + Send>;
+
 /// A server that answers the n-th connection with `answers[n](request head)` (a whole HTTP
 /// response; the connection is then closed). Returns its address.
-fn scripted(answers: Vec<Box<dyn Fn(&str) -> String + Send>>) -> std::net::SocketAddr {
+fn scripted(answers: Vec<Answer>) -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -1007,7 +1010,7 @@ fn the_cli_re_signs_with_the_server_time_once_and_warns() {
 fn redirects_are_followed_only_with_location_and_each_hop_is_signed() {
     let fx = Fixture::new("req-redirect", &[]);
     let target = fx.endpoint();
-    let to = |path: &'static str| -> Box<dyn Fn(&str) -> String + Send> {
+    let to = |path: &'static str| -> Answer {
         let location = format!("{target}{path}");
         Box::new(move |_| {
             reply(
