@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use countersign_client::{Body, Call, Client, ClientConfig, StaticCredentials, Trust};
 use http_body_util::BodyExt;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use crate::cli::NetArgs;
@@ -125,17 +126,16 @@ impl Api<'_> {
     }
 }
 
+/// Bytes a path segment keeps as they are: RFC 3986 unreserved.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A path segment percent-encoded for the API's `{name}` / `{id}` parameters.
 pub fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 #[cfg(test)]

@@ -54,11 +54,11 @@ impl Body {
             Self::Empty => Ok(Sha256::digest(b"").into()),
             Self::Bytes(bytes) => Ok(Sha256::digest(bytes).into()),
             Self::File(path) => {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || hash_file(&path))
+                let owned = path.clone();
+                tokio::task::spawn_blocking(move || hash_file(&owned))
                     .await
                     .map_err(|err| ClientError::BodyFile {
-                        path: PathBuf::new(),
+                        path: path.clone(),
                         source: std::io::Error::other(err.to_string()),
                     })?
             }

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 
+use countersign::Credentials;
 use serde_json::{Value, json};
 
 use crate::api::{self, Api, segment};
 use crate::cli::{AdminArgs, AdminCommand, CredentialArgs, KeyCommand, PrincipalCommand};
 use crate::cmd::configure;
-use crate::config::{Identity, Sources};
+use crate::config::{Profile, Sources};
 use crate::error::CliError;
 
 /// Columns of the principal table.
@@ -138,7 +139,7 @@ async fn create_key(
             rows: vec![created],
         });
     };
-    let target = crate::config::Profile {
+    let target = Profile {
         name: name.to_owned(),
         path: sources.profile.path.clone(),
         values: existing_section(sources, name),
@@ -208,69 +209,104 @@ impl Rotation<'_> {
                 target.path.display()
             ))
         })?;
-        let admin_identity = match self.admin_profile {
-            Some(name) => {
-                Some(Sources::load(Some(name), sources.env)?.identity(&CredentialArgs::default())?)
-            }
-            None => None,
-        };
-        let admin_client = match &admin_identity {
-            Some(identity) => Some(api::client(identity, &args.endpoint.net, true)?),
-            None => None,
-        };
+        let admin_client = self.admin_client(args, sources)?;
         let admin = Api {
             client: admin_client.as_ref().unwrap_or(api.client),
             endpoint: api.endpoint.clone(),
         };
-        let keys = list_keys(&admin, Some(self.principal)).await?;
-        if !keys.iter().any(|k| text(k, "access_key_id") == old_id) {
-            return Err(CliError::RotationAborted {
-                old: old_id,
-                reason: format!(
-                    "it is not a key of principal `{}`; nothing was changed",
-                    self.principal
-                ),
-            });
-        }
+        self.ensure_owned(&admin, &old_id).await?;
         let original = std::fs::read(&target.path).map_err(|err| {
             CliError::Profile(format!("cannot read {}: {err}", target.path.display()))
         })?;
         let path = format!("/v1/principals/{}/keys", segment(self.principal));
         let created = admin.call("POST", &path, None).await?;
         let new_id = text(&created, "access_key_id");
-        let mut values = target.values.clone();
-        values.insert("access_key_id".into(), new_id.clone());
-        values.insert(
-            "secret_access_key".into(),
-            text(&created, "secret_access_key"),
-        );
-        values.remove("session_token");
-        let switched = configure::save(target, &values);
-        let checked = match switched {
-            Ok(()) => self.check(args, sources, &api.endpoint, &new_id).await,
-            Err(err) => Err(err.to_string()),
+        let mut new_identity = sources.identity(&args.endpoint.net.credentials)?;
+        new_identity.credentials = Credentials::new(&new_id, text(&created, "secret_access_key"));
+        let new_client = api::client(&new_identity, &args.endpoint.net, true)?;
+        let new_api = Api {
+            client: &new_client,
+            endpoint: api.endpoint.clone(),
         };
-        if let Err(reason) = checked {
+        if let Err(reason) = self.switch_and_check(target, &created, &new_api).await {
             return Err(self
                 .roll_back(&admin, target, &original, old_id, &new_id, reason)
                 .await);
         }
-        let new_identity =
-            Sources::load(Some(&target.name), sources.env)?.identity(&CredentialArgs::default())?;
-        let new_client = api::client(&new_identity, &args.endpoint.net, true)?;
+        // A self-rotation signs the rest with the new key: the old one is about to stop working.
         let retire = Api {
             client: admin_client.as_ref().unwrap_or(&new_client),
             endpoint: api.endpoint.clone(),
         };
-        let mut old_row = set_status(&retire, &old_id, "Inactive").await?;
+        self.retire(&retire, &old_id, &new_id).await
+    }
+
+    /// The client for `--admin-profile`, if given (else the command's own credentials sign).
+    fn admin_client(
+        &self,
+        args: &AdminArgs,
+        sources: &Sources<'_>,
+    ) -> Result<Option<api::CliClient>, CliError> {
+        let Some(name) = self.admin_profile else {
+            return Ok(None);
+        };
+        let identity =
+            Sources::load(Some(name), sources.env)?.identity(&CredentialArgs::default())?;
+        api::client(&identity, &args.endpoint.net, true).map(Some)
+    }
+
+    /// Refuses to start unless the profile's key belongs to the principal.
+    async fn ensure_owned(&self, admin: &Api<'_>, old_id: &str) -> Result<(), CliError> {
+        let keys = list_keys(admin, Some(self.principal)).await?;
+        if keys.iter().any(|k| text(k, "access_key_id") == old_id) {
+            return Ok(());
+        }
+        Err(CliError::RotationAborted {
+            old: old_id.to_owned(),
+            reason: format!(
+                "it is not a key of principal `{}`; nothing was changed",
+                self.principal
+            ),
+        })
+    }
+
+    /// Writes the new key into the profile, then checks it with a signed whoami that must name
+    /// the new key and the principal.
+    async fn switch_and_check(
+        &self,
+        target: &Profile,
+        created: &Value,
+        new_api: &Api<'_>,
+    ) -> Result<(), String> {
+        let new_id = text(created, "access_key_id");
+        let mut values = target.values.clone();
+        values.insert("access_key_id".into(), new_id.clone());
+        values.insert(
+            "secret_access_key".into(),
+            text(created, "secret_access_key"),
+        );
+        values.remove("session_token");
+        configure::save(target, &values).map_err(|e| e.one_line())?;
+        let who = new_api
+            .call("GET", "/v1/whoami", None)
+            .await
+            .map_err(|e| format!("the new key did not verify: {}", e.one_line()))?;
+        if text(&who, "access_key_id") != new_id || text(&who, "principal") != self.principal {
+            return Err(format!("whoami with the new key answered {who}"));
+        }
+        Ok(())
+    }
+
+    /// Disables (and with `--delete-old` deletes) the old key; returns both keys' rows.
+    async fn retire(&self, api: &Api<'_>, old_id: &str, new_id: &str) -> Result<Printed, CliError> {
+        let mut old_row = set_status(api, old_id, "Inactive").await?;
         if self.delete_old {
-            retire
-                .call("DELETE", &format!("/v1/keys/{}", segment(&old_id)), None)
+            api.call("DELETE", &format!("/v1/keys/{}", segment(old_id)), None)
                 .await?;
             old_row =
                 json!({"access_key_id": old_id, "principal": self.principal, "status": "deleted"});
         }
-        let new_row = list_keys(&retire, Some(self.principal))
+        let new_row = list_keys(api, Some(self.principal))
             .await?
             .into_iter()
             .find(|k| text(k, "access_key_id") == new_id)
@@ -281,37 +317,12 @@ impl Rotation<'_> {
         })
     }
 
-    /// A signed whoami with the profile as now written: it must name the new key and principal.
-    async fn check(
-        &self,
-        args: &AdminArgs,
-        sources: &Sources<'_>,
-        endpoint: &str,
-        new_id: &str,
-    ) -> Result<(), String> {
-        let identity: Identity = Sources::load(Some(&sources.profile.name), sources.env)
-            .and_then(|s| s.identity(&CredentialArgs::default()))
-            .map_err(|e| e.one_line())?;
-        let client = api::client(&identity, &args.endpoint.net, true).map_err(|e| e.one_line())?;
-        let who = Api {
-            client: &client,
-            endpoint: endpoint.to_owned(),
-        }
-        .call("GET", "/v1/whoami", None)
-        .await
-        .map_err(|e| format!("the new key did not verify: {}", e.one_line()))?;
-        if text(&who, "access_key_id") != new_id || text(&who, "principal") != self.principal {
-            return Err(format!("whoami with the new key answered {who}"));
-        }
-        Ok(())
-    }
-
     /// Puts the credentials file back as it was and deletes the new key (best effort;
     /// failures are named in the error).
     async fn roll_back(
         &self,
         admin: &Api<'_>,
-        target: &crate::config::Profile,
+        target: &Profile,
         original: &[u8],
         old: String,
         new_id: &str,
