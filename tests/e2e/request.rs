@@ -1134,3 +1134,141 @@ fn https_trusts_the_platform_a_private_ca_or_nothing() {
         stderr(&bad_ca)
     );
 }
+
+/// Runs `countersign args` on a pseudo-terminal (util-linux/bsdutils `script`). For each
+/// `(prompt, line)` it waits until the terminal shows `prompt`, then types `line`. Returns the
+/// exit code and what the terminal showed.
+fn on_a_terminal(
+    fx: &Fixture,
+    args: &[&str],
+    env: &[(&str, &str)],
+    dialogue: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::sync::Mutex;
+    let command = std::iter::once(bin("countersign").display().to_string())
+        .chain(args.iter().map(|a| format!("'{a}'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"]);
+    for var in VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", fx.dir.path())
+        .env("COUNTERSIGN_CONFIG_FILE", fx.config());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run script(1)");
+    let screen = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let screen = screen.clone();
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                screen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen = 0;
+    for (prompt, line) in dialogue {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+            if let Some(at) = text[seen..].find(prompt) {
+                seen += at + prompt.len();
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no prompt `{prompt}`: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The prompt is printed just before echo is turned off: give it a moment.
+        std::thread::sleep(Duration::from_millis(150));
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    (status.code(), text)
+}
+
+#[cfg(unix)]
+#[test]
+fn configure_prompts_on_a_terminal_without_echoing_secrets() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new("req-configure-tty", &[]);
+    let (id, secret) = fx.server.store.principal_with_key("prompted", false);
+    let endpoint = fx.endpoint();
+    let (status, screen) = on_a_terminal(
+        &fx,
+        &["configure", "--profile", "tty"],
+        &[],
+        &[
+            ("access key id: ", &id),
+            ("secret access key: ", &secret),
+            ("session token: ", ""),
+            ("region: ", ""),
+            ("service: ", ""),
+            ("endpoint: ", &endpoint),
+        ],
+    );
+    assert_eq!(status, Some(0), "{screen}");
+    assert!(!screen.contains(&secret), "the secret was echoed: {screen}");
+    assert_eq!(
+        std::fs::metadata(fx.config()).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let who = fx.run(&["whoami", "--profile", "tty"], &[], None);
+    assert_eq!(code(&who), Some(0), "{}", stderr(&who));
+    assert_eq!(json(&who)["principal"], "prompted");
+}
+
+#[test]
+fn uploads_show_progress_only_on_a_terminal() {
+    let fx = Fixture::new("req-progress", &[]);
+    let path = big_file(fx.dir.path(), 16 * 1024 * 1024);
+    let url = fx.url("/v1/principals/x");
+    let args = [
+        "request",
+        "PUT",
+        url.as_str(),
+        "--data-file",
+        path.to_str().unwrap(),
+    ];
+    let env = fx.admin_env();
+    let (status, screen) = on_a_terminal(&fx, &args, &env, &[]);
+    assert_eq!(status, Some(4), "{screen}");
+    assert!(
+        screen.contains("%  ") && screen.contains("/16.0 MiB"),
+        "no progress bar: {screen}"
+    );
+    assert!(screen.contains("MethodNotAllowed"), "{screen}");
+
+    let quiet: Vec<&str> = args.iter().copied().chain(["--quiet"]).collect();
+    let (status, screen) = on_a_terminal(&fx, &quiet, &env, &[]);
+    assert_eq!(status, Some(4), "{screen}");
+    assert!(!screen.contains("MiB"), "--quiet showed progress: {screen}");
+
+    let piped = fx.as_admin(&args);
+    assert_eq!(code(&piped), Some(4));
+    assert!(
+        stderr(&piped).is_empty(),
+        "progress without a terminal: {}",
+        stderr(&piped)
+    );
+}
