@@ -150,7 +150,21 @@ impl CliError {
             let _ = write!(line, ": {cause}");
             source = cause.source();
         }
+        if let Some(hint) = self.hint(&line) {
+            line.push_str(hint);
+        }
         line.replace(['\n', '\r'], " ")
+    }
+
+    /// What to try next, for failures whose message alone does not say it.
+    fn hint(&self, line: &str) -> Option<&'static str> {
+        let certificate = line.contains("certificate") || line.contains("UnknownIssuer");
+        match self {
+            Self::Client(countersign_client::ClientError::Network { .. }) if certificate => {
+                Some(" (for a private CA pass --cacert <PEM>; --insecure skips verification)")
+            }
+            _ => None,
+        }
     }
 }
 

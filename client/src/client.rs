@@ -101,6 +101,16 @@ pub struct Client<P> {
     offset: Arc<ClockOffset>,
 }
 
+impl<P> std::fmt::Debug for Client<P> {
+    /// The configuration and clock offset; never the credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<P: ProvideCredentials> Client<P> {
     /// A client with `config`, signing with `credentials`. Must be called within a tokio
     /// runtime.
@@ -378,7 +388,39 @@ pub(crate) fn parse_server_error(body: &[u8]) -> Option<ServerError> {
 
 #[cfg(test)]
 mod tests {
+    use countersign::Credentials;
+
     use super::*;
+    use crate::credentials::StaticCredentials;
+
+    #[tokio::test]
+    async fn the_secret_never_appears_in_the_request_or_any_debug_output() {
+        let marker = "LEAK-MARKER-7f3a";
+        let credentials = StaticCredentials::new(Credentials::new("AKID", marker));
+        let client = Client::new(ClientConfig::new("local", "countersign"), credentials).unwrap();
+        let call = Call::new("POST", "http://h:8080/p?q=1")
+            .unwrap()
+            .header("X-Tag", "blue")
+            .body(Body::Bytes(Bytes::from_static(b"body")));
+        let hash = call.body.sha256().await.unwrap();
+        let (request, creq) = client.build(&call, hash).await.unwrap();
+        let auth = request.headers()["authorization"].to_str().unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/"),
+            "{auth}"
+        );
+        assert!(
+            creq.contains("host:h:8080\n") && creq.contains("x-tag:blue\n"),
+            "{creq}"
+        );
+        let shown = [
+            format!("{request:?}"),
+            creq,
+            format!("{client:?}"),
+            format!("{call:?}"),
+        ];
+        assert!(!shown.iter().any(|s| s.contains(marker)), "{shown:?}");
+    }
 
     #[test]
     fn error_bodies_are_read_for_code_canonical_request_and_server_time() {

@@ -1112,11 +1112,12 @@ fn https_trusts_the_platform_a_private_ca_or_nothing() {
 
     let unknown = fx.as_admin(&["request", "GET", &url]);
     assert_eq!(code(&unknown), Some(1), "{}", stderr(&unknown));
+    let err = stderr(&unknown);
     assert!(
-        stderr(&unknown).to_lowercase().contains("certificate"),
-        "{}",
-        stderr(&unknown)
+        err.contains("UnknownIssuer") && err.contains("pass --cacert <PEM>"),
+        "{err}"
     );
+    assert_eq!(err.lines().count(), 1, "{err}");
 
     let insecure = fx.as_admin(&["request", "GET", &url, "--insecure"]);
     assert_eq!(code(&insecure), Some(0), "{}", stderr(&insecure));
