@@ -27,9 +27,10 @@ pub fn run(args: &SendArgs, sources: &Sources<'_>) -> Result<ExitCode, CliError>
     let net = &args.endpoint.net;
     let identity = sources.identity(&net.credentials)?;
     check_method(&args.method)?;
-    let url = match args.url.starts_with('/') {
-        true => sources.endpoint(args.endpoint.endpoint.as_ref())? + &args.url,
-        false => args.url.clone(),
+    let url = if args.url.starts_with('/') {
+        sources.endpoint(args.endpoint.endpoint.as_ref())? + &args.url
+    } else {
+        args.url.clone()
     };
     url.parse::<WireUrl>().map_err(CliError::Url)?;
     let body = body(args)?;
