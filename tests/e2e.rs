@@ -14,5 +14,6 @@ mod support;
 mod e2e {
     mod cli;
     mod clients;
+    mod request;
     mod server;
 }

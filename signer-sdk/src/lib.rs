@@ -54,6 +54,7 @@
 
 mod authorization;
 mod canonical;
+mod clock_offset;
 mod credentials;
 mod date;
 mod error;
@@ -71,6 +72,7 @@ pub use canonical::{
     STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_BY_DEFAULT, UNSIGNED_PAYLOAD, UriEncoding,
     is_token,
 };
+pub use clock_offset::ClockOffset;
 pub use credentials::{Credentials, SecretKey};
 pub use date::{AmzDate, DateError, DateStamp};
 pub use error::{AuthParseError, ErrorCode, Mismatch, SignError, SignatureLocation, VerifyError};
