@@ -39,6 +39,10 @@ impl Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only complicate every match"
+)]
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve(ServeArgs),
@@ -204,6 +208,18 @@ pub struct ServeArgs {
     /// Gateway flags.
     #[command(flatten)]
     pub gateway: GatewayArgs,
+    /// Allow browser calls from this origin (repeatable; `*` for any): preflight `OPTIONS`
+    /// requests are answered without a signature, and responses to signed requests from an
+    /// allowed origin carry the CORS headers.
+    #[arg(
+        long = "cors-origin",
+        env = "COUNTERSIGN_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Serve `GET /metrics` (Prometheus) only on this address instead of on `--listen`.
+    #[arg(long, env = "COUNTERSIGN_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Flags of the verifying gateway (`--route`).

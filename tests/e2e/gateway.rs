@@ -468,3 +468,156 @@ fn presigned_parameters_are_stripped_unless_forward_auth() {
         }
     }
 }
+
+fn get(
+    server: &Server,
+    target: &str,
+    headers: &[(&str, &str)],
+    method: &str,
+) -> crate::support::server::Response {
+    let mut all = vec![("Host".to_owned(), server.host())];
+    all.extend(
+        headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    server.send(&RawRequest {
+        method: method.into(),
+        target: target.into(),
+        headers: all,
+        body: Vec::new(),
+    })
+}
+
+#[test]
+fn metrics_count_requests_failures_verification_cache_and_upstream() {
+    let dir = TempDir::new("gw-metrics");
+    let store = Store::sqlite(dir.path());
+    let creds = creds(&store);
+    let upstream = Upstream::start(Duration::ZERO);
+    let server = gateway(&store, &upstream, &[]);
+    assert_eq!(server.signed(&creds, "GET", "/v1/whoami", b"").status, 200);
+    assert_eq!(server.signed(&creds, "GET", "/v1/whoami", b"").status, 200);
+    assert_eq!(get(&server, "/v1/whoami", &[], "GET").status, 401);
+    let via = server.send(&signed(&server, &creds, "GET", "/api/x", &[], b"", None));
+    assert_eq!(via.status, 200);
+    let metrics = get(&server, "/metrics", &[], "GET");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(metrics.body).unwrap();
+    for line in [
+        "countersign_requests_total{route=\"whoami\",status=\"200\"} 2",
+        "countersign_requests_total{route=\"whoami\",status=\"401\"} 1",
+        "countersign_requests_total{route=\"gateway\",status=\"200\"} 1",
+        "countersign_verification_failures_total{code=\"MissingAuthenticationToken\"} 1",
+        "countersign_verification_seconds_count 4",
+        "countersign_key_cache_hits_total 2",
+        "countersign_key_cache_misses_total 1",
+        "countersign_upstream_seconds_count{route=\"/api\"} 1",
+    ] {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "missing `{line}` in\n{text}"
+        );
+    }
+}
+
+#[test]
+fn metrics_move_to_their_own_listener_with_metrics_listen() {
+    let dir = TempDir::new("gw-metrics-listen");
+    let store = Store::sqlite(dir.path());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = Server::start(&store, &["--metrics-listen", &port.to_string()]);
+    assert_eq!(
+        get(&server, "/metrics", &[], "GET").status,
+        401,
+        "not on the main listener"
+    );
+    let req = RawRequest {
+        method: "GET".into(),
+        target: "/metrics".into(),
+        headers: vec![("Host".into(), port.to_string())],
+        body: Vec::new(),
+    };
+    let response = send(port, &req);
+    assert_eq!(response.status, 200);
+    assert!(String::from_utf8_lossy(&response.body).contains("countersign_requests_total"));
+}
+
+#[test]
+fn cors_preflight_needs_no_signature_and_allowed_origins_get_the_headers() {
+    let dir = TempDir::new("gw-cors");
+    let store = Store::sqlite(dir.path());
+    let creds = creds(&store);
+    let server = Server::start(&store, &["--cors-origin", "https://app.example"]);
+    let preflight = [
+        ("Origin", "https://app.example"),
+        ("Access-Control-Request-Method", "POST"),
+        (
+            "Access-Control-Request-Headers",
+            "authorization, x-amz-date, content-type",
+        ),
+    ];
+    let response = get(&server, "/v1/whoami", &preflight, "OPTIONS");
+    assert_eq!(response.status, 204);
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        response.header("access-control-allow-headers"),
+        Some("authorization, x-amz-date, content-type")
+    );
+    assert!(
+        response
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+
+    let other = [
+        ("Origin", "https://evil.example"),
+        ("Access-Control-Request-Method", "POST"),
+    ];
+    let response = get(&server, "/v1/whoami", &other, "OPTIONS");
+    assert_eq!(response.status, 403);
+    assert!(response.header("access-control-allow-origin").is_none());
+
+    let mut req = signed(
+        &server,
+        &creds,
+        "GET",
+        "/v1/whoami",
+        &[("Origin", "https://app.example")],
+        b"",
+        None,
+    );
+    let response = server.send(&req);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        response.header("access-control-expose-headers"),
+        Some("x-request-id")
+    );
+    // Errors too, so that a browser client can read why it failed.
+    req.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+    let response = server.send(&req);
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    // An OPTIONS that is not a preflight still needs a signature.
+    assert_eq!(get(&server, "/v1/whoami", &[], "OPTIONS").status, 401);
+}
