@@ -611,7 +611,8 @@ fn cors_preflight_needs_no_signature_and_allowed_origins_get_the_headers() {
         Some("x-request-id")
     );
     // Errors too, so that a browser client can read why it failed.
-    req.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+    req.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
     let response = server.send(&req);
     assert_eq!(response.status, 401);
     assert_eq!(
@@ -620,4 +621,142 @@ fn cors_preflight_needs_no_signature_and_allowed_origins_get_the_headers() {
     );
     // An OPTIONS that is not a preflight still needs a signature.
     assert_eq!(get(&server, "/v1/whoami", &[], "OPTIONS").status, 401);
+}
+
+/// Deterministic upload content: a fixed pseudo-random block whose first 8 bytes carry the
+/// offset, so no two chunks are equal (cheap to produce twice, once to hash and once to send).
+fn upload_chunk(offset: u64, buf: &mut [u8]) {
+    if buf[8..16].iter().all(|&b| b == 0) {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for b in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8 | 1;
+        }
+    }
+    buf[..8].copy_from_slice(&offset.to_le_bytes());
+}
+
+/// An upstream that reads a `Content-Length` body in full, hashing it, and answers with the
+/// byte count and hex SHA-256 (nothing is kept in memory).
+fn hashing_upstream() -> SocketAddr {
+    use sha2::{Digest, Sha256};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut raw = Vec::new();
+                let mut buf = vec![0u8; 1 << 16];
+                let head_end = loop {
+                    if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i;
+                    }
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => raw.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+                let length: u64 = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let mut hasher = Sha256::new();
+                let first = &raw[head_end + 4..];
+                hasher.update(first);
+                let mut got = first.len() as u64;
+                while got < length {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            hasher.update(&buf[..n]);
+                            got += n as u64;
+                        }
+                    }
+                }
+                let reply = format!("{got} {}", hex::encode(hasher.finalize()));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_1_gib_upload_streams_through_the_gateway_in_bounded_memory() {
+    use sha2::{Digest, Sha256};
+    const SIZE: u64 = 1 << 30;
+    let dir = TempDir::new("gw-1gib");
+    let store = Store::sqlite(dir.path());
+    let creds = creds(&store);
+    let upstream = hashing_upstream();
+    let route = format!("/up=http://{upstream}");
+    let server = Server::start(&store, &["--route", &route, "--max-body", "2GiB"]);
+
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hasher = Sha256::new();
+    let mut offset = 0;
+    while offset < SIZE {
+        upload_chunk(offset, &mut buf);
+        hasher.update(&buf);
+        offset += buf.len() as u64;
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    let hex_digest = hex::encode(digest);
+
+    let host = server.host();
+    let signer = Signer::new(
+        Credentials::new(&creds.0, creds.1.as_str()),
+        "local",
+        "countersign",
+    )
+    .unwrap()
+    .with_settings(SigningSettings::default().content_sha256(ContentSha256Header::Send));
+    let length = SIZE.to_string();
+    let view = Request::new("PUT", "/up/big")
+        .header("host", &host)
+        .header("content-length", &length);
+    let at = AmzDate::from_system_time(SystemTime::now());
+    let signed_request = signer.sign(&view, Payload::Sha256(digest), at).unwrap();
+    let mut head = format!("PUT /up/big HTTP/1.1\r\nHost: {host}\r\nContent-Length: {SIZE}\r\n");
+    for (name, value) in signed_request.headers() {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+
+    let mut sock = TcpStream::connect(server.addr).unwrap();
+    sock.write_all(head.as_bytes()).unwrap();
+    let mut offset = 0;
+    while offset < SIZE {
+        upload_chunk(offset, &mut buf);
+        sock.write_all(&buf).unwrap();
+        offset += buf.len() as u64;
+    }
+    let mut response = Vec::new();
+    sock.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with(&format!("{SIZE} {hex_digest}")),
+        "the upstream got all of it: {response}"
+    );
+
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    println!(
+        "gateway peak RSS during a 1 GiB upload: {:.1} MiB",
+        peak_kib as f64 / 1024.0
+    );
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
 }
