@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod migration;
+pub mod policy;
 pub mod proxy;
 pub mod routes;
 pub mod store;
