@@ -43,10 +43,6 @@ fn doc_key(doc: &Value) -> SigningKey {
     SigningKey::derive(&secret, date().date_stamp(), "us-east-1", "s3")
 }
 
-fn sig(hex: &Value) -> Signature {
-    Signature::from_hex(hex.as_str().unwrap()).unwrap()
-}
-
 /// The example's seed signature, recomputed from its published canonical request.
 fn seed_of(example: &Value, key: &SigningKey) -> Seed {
     let seed = &example["seed_request"];
@@ -778,7 +774,7 @@ proptest! {
                     body[i] as char, bad[i] as char, String::from_utf8_lossy(&bad)
                 )));
             };
-            if let Some(chunk) = data_chunk_at(&body, mode, chunk_size, data.len(), i) {
+            if let Some(chunk) = data_chunk_at(&body, chunk_size, data.len(), i) {
                 let expected = match mode {
                     StreamingMode::UnsignedWithTrailer => ErrorCode::BadDigest,
                     _ => ErrorCode::SignatureDoesNotMatch,
@@ -813,13 +809,7 @@ proptest! {
 }
 
 /// The index of the data chunk holding byte `i` of the encoded body, if `i` is a data byte.
-fn data_chunk_at(
-    body: &[u8],
-    mode: StreamingMode,
-    chunk_size: usize,
-    len: usize,
-    i: usize,
-) -> Option<u64> {
+fn data_chunk_at(body: &[u8], chunk_size: usize, len: usize, i: usize) -> Option<u64> {
     let mut pos = 0;
     let mut remaining = len;
     let mut chunk = 0;
@@ -834,6 +824,5 @@ fn data_chunk_at(
         remaining -= size;
         chunk += 1;
     }
-    let _ = mode;
     None
 }
