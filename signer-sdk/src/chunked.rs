@@ -742,9 +742,13 @@ impl ChunkedDecoder {
         }
         let (name, value) = parse_trailer_line(text)?;
         if name == TRAILER_SIGNATURE && self.mode.signs_chunks() {
-            let sig = Signature::from_hex(&value).ok_or_else(|| {
-                trailer_error(format!("{TRAILER_SIGNATURE} is not 64 hex digits"))
-            })?;
+            let sig = Signature::from_hex(&value)
+                .filter(|_| !value.bytes().any(|b| b.is_ascii_uppercase()))
+                .ok_or_else(|| {
+                    trailer_error(format!(
+                        "{TRAILER_SIGNATURE} is not 64 lowercase hex digits"
+                    ))
+                })?;
             self.trailer_signature = Some(sig);
             return Ok(());
         }
