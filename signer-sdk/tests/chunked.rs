@@ -831,3 +831,22 @@ fn data_chunk_at(body: &[u8], chunk_size: usize, len: usize, i: usize) -> Option
     }
     None
 }
+
+#[test]
+fn every_sdk_code_is_in_the_protocol_table_and_the_openapi_enum() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec");
+    let protocol = std::fs::read_to_string(spec.join("protocol.md")).unwrap();
+    let openapi = std::fs::read_to_string(spec.join("openapi.yaml")).unwrap();
+    for code in ErrorCode::ALL {
+        let row = format!("| `{code}` | {} |", code.http_status());
+        assert!(protocol.contains(&row), "protocol.md lacks `{row}`");
+        assert!(
+            openapi.contains(&format!("        - {code}\n")),
+            "openapi.yaml's ErrorCode enum lacks {code}"
+        );
+        assert!(
+            openapi.contains(&format!("{code} {}", code.http_status())),
+            "openapi.yaml's ErrorCode description lacks {code}'s status"
+        );
+    }
+}
