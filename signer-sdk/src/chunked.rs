@@ -212,7 +212,9 @@ impl ChunkSigner {
         if data.is_empty() {
             return Vec::new();
         }
-        let header = self.chunk_header(data);
+        let Some(header) = self.chunk_header(data) else {
+            return Vec::new();
+        };
         let mut out = Vec::with_capacity(header.len() + data.len() + 2);
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(data);
@@ -221,10 +223,15 @@ impl ChunkSigner {
     }
 
     /// Only the header line of `data`'s chunk (ending in CRLF); the caller sends `data` and a
-    /// CRLF after it. `data` must not be empty.
-    pub fn chunk_header(&mut self, data: &[u8]) -> String {
-        self.checksum.update(data);
-        self.header_line(data.len() as u64, &Sha256::digest(data).into())
+    /// CRLF after it. `None` for an empty `data`, which has no chunk (send nothing).
+    pub fn chunk_header(&mut self, data: &[u8]) -> Option<String> {
+        if data.is_empty() {
+            return None;
+        }
+        if self.mode.has_trailer() {
+            self.checksum.update(data);
+        }
+        Some(self.header_line(data.len() as u64, &Sha256::digest(data).into()))
     }
 
     /// The final zero-length chunk, and in the trailer modes the `x-amz-checksum-sha256`
@@ -639,6 +646,9 @@ impl ChunkedDecoder {
     }
 
     fn too_long(&self) -> ChunkedError {
+        if self.state == State::FinalEnd {
+            return ChunkedError::DataAfterFinalChunk;
+        }
         if self.state == State::Header {
             return ChunkedError::LineTooLong {
                 chunk: self.chunk,
@@ -654,6 +664,9 @@ impl ChunkedDecoder {
     }
 
     fn malformed_line(&self, reason: &'static str) -> ChunkedError {
+        if self.state == State::FinalEnd {
+            return ChunkedError::DataAfterFinalChunk;
+        }
         if self.state == State::Header {
             return ChunkedError::MalformedChunkHeader {
                 chunk: self.chunk,

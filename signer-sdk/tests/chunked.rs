@@ -547,6 +547,28 @@ fn bytes_after_the_final_chunk_are_refused() {
         ErrorCode::InvalidArgument,
     );
     assert_eq!(err, ChunkedError::DataAfterFinalChunk);
+    // Garbage longer than a line, and a bare LF, in the same place.
+    for junk in [&[b'x'; 1000][..], b"\n"] {
+        let mut bad = body[..body.len() - 2].to_vec();
+        bad.extend_from_slice(junk);
+        let err = expect(StreamingMode::Signed, 3, &bad, ErrorCode::InvalidArgument);
+        assert_eq!(err, ChunkedError::DataAfterFinalChunk);
+    }
+}
+
+#[test]
+fn an_empty_piece_makes_no_chunk() {
+    let mut s = signer(StreamingMode::Signed);
+    let before = s.last_signature().unwrap().to_string();
+    assert!(s.chunk(b"").is_empty());
+    assert_eq!(s.chunk_header(b""), None);
+    assert_eq!(s.last_signature().unwrap().to_string(), before);
+    let header = s.chunk_header(b"abc").unwrap();
+    assert!(header.starts_with("3;chunk-signature=") && header.ends_with("\r\n"));
+    let mut body = header.into_bytes();
+    body.extend_from_slice(b"abc\r\n");
+    body.extend(s.finish());
+    assert_eq!(body, encode(StreamingMode::Signed, b"abc", 3));
 }
 
 #[test]
