@@ -17,26 +17,34 @@
 //! ## Sign and decode a streaming body
 //!
 //! ```
-//! use countersign::chunked::{ChunkSigner, ChunkedDecoder, Seed, StreamingMode};
-//! use countersign::{AmzDate, Scope, SecretKey, SigningKey, Signature};
+//! use countersign::chunked::{self, ChunkSigner, ChunkedDecoder, Seed, StreamingMode};
+//! use countersign::{AmzDate, Credentials, Payload, Request, Scope, SecretKey, Signer, SigningKey};
 //!
+//! let mode = StreamingMode::Signed;
 //! let date = AmzDate::parse("20130524T000000Z")?;
+//! let signer = Signer::new(Credentials::new("AKIDEXAMPLE", "secret"), "us-east-1", "s3")?;
+//! // The request is signed once, with the STREAMING-* payload line: that is the seed.
+//! let length = chunked::encoded_length(mode, 11, 6).unwrap();
+//! let content_length = length.to_string();
+//! let req = Request::new("PUT", "/bucket/object")
+//!     .header("Host", "s3.example.com")
+//!     .header("Content-Encoding", "aws-chunked")
+//!     .header("Content-Length", &content_length)
+//!     .header("x-amz-decoded-content-length", "11");
+//! let signed = signer.sign(&req, Payload::Streaming(mode), date)?;
 //! let scope = Scope { date: date.date_stamp(), region: "us-east-1", service: "s3" };
 //! let key = SigningKey::derive(&SecretKey::new("secret"), date.date_stamp(), "us-east-1", "s3");
-//! // The request's own signature, computed with the STREAMING-* payload line.
-//! let request_signature = Signature::from_hex(&"4f".repeat(32)).unwrap();
-//! let seed = Seed::new(key, date, scope, request_signature);
+//! let seed = Seed::new(key, date, scope, signed.signature());
 //!
-//! let mut signer = ChunkSigner::new(StreamingMode::Signed, seed.clone());
-//! let mut body = signer.chunk(b"hello ");
-//! body.extend(signer.chunk(b"world"));
-//! body.extend(signer.finish());
-//! // The request's Content-Length, known before the body is read:
-//! let length = countersign::chunked::encoded_length(StreamingMode::Signed, 11, 6);
-//! assert_eq!(length, Some(body.len() as u64));
+//! let mut chunks = ChunkSigner::new(mode, seed.clone());
+//! let mut body = chunks.chunk(b"hello ");
+//! body.extend(chunks.chunk(b"world"));
+//! body.extend(chunks.finish());
+//! assert_eq!(body.len() as u64, length);
 //!
-//! // The verifier feeds the body as it arrives, in pieces of any size.
-//! let mut decoder = ChunkedDecoder::new(StreamingMode::Signed, Some(seed), 11);
+//! // The verifier (after verifying the request itself) feeds the body as it arrives, in
+//! // pieces of any size.
+//! let mut decoder = ChunkedDecoder::new(mode, Some(seed), 11);
 //! let mut decoded = Vec::new();
 //! for piece in body.chunks(7) {
 //!     let mut input = piece;

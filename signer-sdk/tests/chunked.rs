@@ -778,6 +778,7 @@ proptest! {
         prop_assert_eq!(end.chunks, data.len().div_ceil(chunk_size) as u64);
     }
 
+
     #[test]
     fn every_single_byte_change_is_refused(
         mode in mode(),
@@ -869,6 +870,71 @@ fn every_sdk_code_is_in_the_protocol_table_and_the_openapi_enum() {
         assert!(
             openapi.contains(&format!("{code} {}", code.http_status())),
             "openapi.yaml's ErrorCode description lacks {code}'s status"
+        );
+    }
+}
+
+/// The request signer makes the published seed signatures from `Payload::Streaming`, and
+/// the chain continues from there to the published chunk signatures.
+#[test]
+fn signer_makes_the_published_seed_signatures_from_a_streaming_payload() {
+    use countersign::{
+        ContentSha256Header, Credentials, Payload, Request, Signer, SigningSettings, UriEncoding,
+    };
+    let doc = doc();
+    let creds = &doc["credentials_s3"];
+    let signer = Signer::new(
+        Credentials::new(
+            creds["access_key_id"].as_str().unwrap(),
+            creds["secret_access_key"].as_str().unwrap(),
+        ),
+        "us-east-1",
+        "s3",
+    )
+    .unwrap()
+    .with_settings(
+        SigningSettings::default()
+            .uri_encoding(UriEncoding::S3)
+            .content_sha256(ContentSha256Header::Send),
+    );
+    for (name, mode) in [
+        ("chunked_upload_example", StreamingMode::Signed),
+        ("trailer_example", StreamingMode::SignedWithTrailer),
+    ] {
+        let ex = &doc[name];
+        let seed = &ex["seed_request"];
+        let mut req = Request::new(
+            seed["method"].as_str().unwrap(),
+            seed["canonical_uri"].as_str().unwrap(),
+        );
+        for (n, v) in seed["signed_headers_values"].as_object().unwrap() {
+            if n != "x-amz-date" && n != "x-amz-content-sha256" {
+                req = req.header(n, v.as_str().unwrap());
+            }
+        }
+        let signed = signer.sign(&req, Payload::Streaming(mode), date()).unwrap();
+        assert_eq!(
+            signed.canonical_request().to_string(),
+            seed["canonical_request"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            signed.signature().to_string(),
+            seed["signature"].as_str().unwrap(),
+            "{name}"
+        );
+        assert!(
+            signed
+                .headers()
+                .contains(&("x-amz-content-sha256", mode.content_sha256().to_owned()))
+        );
+        let key = doc_key(&doc);
+        let mut chunks =
+            ChunkSigner::new(mode, Seed::new(key, date(), scope(), signed.signature()));
+        chunks.chunk(&[b'a'; 65536]);
+        assert_eq!(
+            chunks.last_signature().unwrap().to_string(),
+            ex["chunks"][0]["signature"].as_str().unwrap()
         );
     }
 }
