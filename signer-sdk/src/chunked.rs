@@ -239,7 +239,11 @@ impl ChunkSigner {
         if self.mode.has_trailer() {
             self.checksum.update(data);
         }
-        Some(self.header_line(data.len() as u64, &Sha256::digest(data).into()))
+        let digest = match self.mode.signs_chunks() {
+            true => Sha256::digest(data).into(),
+            false => EMPTY_DIGEST,
+        };
+        Some(self.header_line(data.len() as u64, &digest))
     }
 
     /// The final zero-length chunk, and in the trailer modes the `x-amz-checksum-sha256`
@@ -587,7 +591,9 @@ impl ChunkedDecoder {
     fn data<'a>(&mut self, input: &'a [u8], remaining: u64) -> Step<'a> {
         let take = usize::try_from(remaining).map_or(input.len(), |r| r.min(input.len()));
         let data = &input[..take];
-        self.chunk_hash.update(data);
+        if self.mode.signs_chunks() {
+            self.chunk_hash.update(data);
+        }
         if self.mode.has_trailer() {
             self.checksum.update(data);
         }
