@@ -258,13 +258,15 @@ impl ChunkSigner {
     }
 
     /// Like [`finish`](Self::finish) with the caller's trailer headers (e.g. another
-    /// `x-amz-checksum-*` algorithm), in order. Ignored in [`StreamingMode::Signed`].
+    /// `x-amz-checksum-*` algorithm), in order, sent as given and signed with lower-cased
+    /// names. Ignored in [`StreamingMode::Signed`].
     pub fn finish_with_trailers(mut self, trailers: &[(&str, &str)]) -> Vec<u8> {
         let mut out = self.header_line(0, &EMPTY_DIGEST).into_bytes();
         if self.mode.has_trailer() {
             let mut canonical = Vec::new();
             for (name, value) in trailers {
-                canonical.extend_from_slice(format!("{name}:{value}\n").as_bytes());
+                let name_lc = name.to_ascii_lowercase();
+                canonical.extend_from_slice(format!("{name_lc}:{value}\n").as_bytes());
                 out.extend_from_slice(format!("{name}:{value}\r\n").as_bytes());
             }
             if let Some(chain) = self.chain.as_ref().filter(|_| self.mode.signs_chunks()) {

@@ -938,3 +938,21 @@ fn signer_makes_the_published_seed_signatures_from_a_streaming_payload() {
         );
     }
 }
+
+#[test]
+fn trailer_names_are_signed_lower_cased_whatever_case_is_sent() {
+    let mode = StreamingMode::SignedWithTrailer;
+    let mut s = signer(mode);
+    let mut body = s.chunk(b"abc");
+    body.extend(s.finish_with_trailers(&[("X-Amz-Checksum-CRC32", "NSRBwg==")]));
+    assert!(String::from_utf8_lossy(&body).contains("\r\nX-Amz-Checksum-CRC32:NSRBwg==\r\n"));
+    let end = decode(
+        decoder(mode, 3).expect_trailer("x-amz-checksum-crc32"),
+        &body,
+    )
+    .unwrap();
+    assert_eq!(
+        end.trailers,
+        vec![("x-amz-checksum-crc32".to_owned(), "NSRBwg==".to_owned())]
+    );
+}
