@@ -14,5 +14,7 @@ mod support;
 mod e2e {
     mod cli;
     mod clients;
+    mod gateway;
+    mod request;
     mod server;
 }

@@ -16,7 +16,10 @@ use crate::clock::amz_date;
 use crate::store::StoreError;
 
 /// The response type of every route.
-pub type Response = http::Response<Full<Bytes>>;
+pub type Response = http::Response<ResponseBody>;
+
+/// A response body: bytes the server wrote, or an upstream's body streamed back (gateway).
+pub type ResponseBody = http_body_util::Either<Full<Bytes>, hyper::body::Incoming>;
 
 /// Everything that can go wrong with a request, as the client is told.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +120,12 @@ pub enum ApiError {
     /// The key store cannot answer; retry later.
     #[error("the key store is unavailable: retry later")]
     ServiceUnavailable,
+    /// The gateway's upstream cannot be reached or failed.
+    #[error("{0}")]
+    UpstreamUnavailable(String),
+    /// The gateway's upstream did not answer within `--upstream-timeout`.
+    #[error("{0}")]
+    UpstreamTimeout(String),
 }
 
 /// How error bodies are rendered.
@@ -151,6 +160,8 @@ impl ApiError {
             Self::TooManyRequests => "TooManyRequests",
             Self::InternalError => "InternalError",
             Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::UpstreamUnavailable(_) => "UpstreamUnavailable",
+            Self::UpstreamTimeout(_) => "UpstreamTimeout",
         }
     }
 
@@ -178,6 +189,8 @@ impl ApiError {
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -336,7 +349,13 @@ impl From<StoreError> for ApiError {
 
 /// A JSON response with `content-type: application/json`.
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = http::Response::new(Full::new(Bytes::from(body.to_string())));
+    typed_json_response(status, body)
+}
+
+/// A JSON response from any serializable value, written in one pass into one buffer.
+pub fn typed_json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = http::Response::new(ResponseBody::Left(Full::new(Bytes::from(bytes))));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -468,6 +487,8 @@ mod tests {
             ApiError::TooManyRequests,
             ApiError::InternalError,
             ApiError::ServiceUnavailable,
+            ApiError::UpstreamUnavailable(String::new()),
+            ApiError::UpstreamTimeout(String::new()),
         ];
         for err in &all {
             match err {
@@ -491,7 +512,9 @@ mod tests {
                 | ApiError::Conflict(_)
                 | ApiError::TooManyRequests
                 | ApiError::InternalError
-                | ApiError::ServiceUnavailable => {}
+                | ApiError::ServiceUnavailable
+                | ApiError::UpstreamUnavailable(_)
+                | ApiError::UpstreamTimeout(_) => {}
             }
         }
         all
@@ -504,7 +527,7 @@ mod tests {
         )
         .unwrap();
         let all = one_of_each();
-        assert_eq!(all.len(), 21);
+        assert_eq!(all.len(), 23);
         for err in all {
             let code = err.code();
             assert!(

@@ -19,7 +19,9 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod migration;
+pub mod proxy;
 pub mod routes;
 pub mod store;
 

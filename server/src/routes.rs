@@ -1,14 +1,14 @@
 //! The signed routes: `whoami` and the admin API. Only authenticated requests get here.
 
 use http::{Method, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::App;
 use crate::auth::Caller;
 use crate::clock::unix_seconds;
-use crate::error::{ApiError, Response, json_response};
+use crate::error::{ApiError, Response, json_response, typed_json_response};
 use crate::store::{KeyStatus, KeyStore};
 
 /// A route of the signed API, with its path parameters decoded.
@@ -30,8 +30,18 @@ impl Route {
     /// Matches a request path (without query); `None` for an unknown path.
     pub fn parse(path: &str) -> Option<Self> {
         let rest = path.strip_prefix("/v1/")?;
-        let segments: Vec<&str> = rest.split('/').collect();
-        match segments.as_slice() {
+        let mut parts = rest.split('/');
+        let segments = [parts.next(), parts.next(), parts.next()];
+        if parts.next().is_some() {
+            return None;
+        }
+        let segments: &[&str] = match segments {
+            [Some(a), None, None] => &[a],
+            [Some(a), Some(b), None] => &[a, b],
+            [Some(a), Some(b), Some(c)] => &[a, b, c],
+            _ => return None,
+        };
+        match segments {
             ["whoami"] => Some(Self::Whoami),
             ["principals"] => Some(Self::Principals),
             ["principals", name] => decode(name).map(Self::Principal),
@@ -100,13 +110,21 @@ async fn dispatch(
     }
 }
 
+/// The `whoami` body, serialized straight from borrowed fields (no JSON tree).
+#[derive(Serialize)]
+struct Whoami<'a> {
+    principal: &'a str,
+    access_key_id: &'a str,
+    auth: &'a str,
+}
+
 fn whoami(caller: &Caller) -> Response {
-    let body = json!({
-        "principal": caller.principal,
-        "access_key_id": caller.access_key_id,
-        "auth": caller.auth.as_str(),
-    });
-    json_response(StatusCode::OK, &body)
+    let body = Whoami {
+        principal: &caller.principal,
+        access_key_id: &caller.access_key_id,
+        auth: caller.auth.as_str(),
+    };
+    typed_json_response(StatusCode::OK, &body)
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,7 +200,7 @@ async fn delete_key(app: &App, id: &str) -> Result<Response, ApiError> {
     app.store().delete_key(id).await?;
     app.cache().invalidate(id);
     let mut response = json_response(StatusCode::NO_CONTENT, &json!(null));
-    *response.body_mut() = http_body_util::Full::default();
+    *response.body_mut() = http_body_util::Either::Left(http_body_util::Full::default());
     response.headers_mut().remove(http::header::CONTENT_TYPE);
     Ok(response)
 }

@@ -55,6 +55,7 @@
 mod authorization;
 mod canonical;
 pub mod chunked;
+mod clock_offset;
 mod credentials;
 mod date;
 mod error;
@@ -72,6 +73,7 @@ pub use canonical::{
     STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_BY_DEFAULT, UNSIGNED_PAYLOAD, UriEncoding,
     is_token,
 };
+pub use clock_offset::ClockOffset;
 pub use credentials::{Credentials, SecretKey};
 pub use date::{AmzDate, DateError, DateStamp};
 pub use error::{AuthParseError, ErrorCode, Mismatch, SignError, SignatureLocation, VerifyError};

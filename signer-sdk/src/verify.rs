@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
+use smallvec::SmallVec;
+
 use crate::authorization::{Authorization, Credential};
 use crate::canonical::headers::push_header;
 use crate::canonical::query::{QueryReading, canonical_query};
@@ -322,6 +324,7 @@ impl<'r> Pending<'r> {
     ) -> Result<Verified, VerifyError> {
         let claim = self.claim;
         let payloads = self.payload_lines(claim, body_sha256)?;
+        let payloads: SmallVec<[&str; 2]> = payloads.iter().map(PayloadLine::as_str).collect();
         let cred = self.credential();
         let scope = Scope {
             date: cred.date(),
@@ -347,7 +350,7 @@ impl<'r> Pending<'r> {
                 return self.accepted(claim, body_sha256, p, v.alternative);
             }
         }
-        let creq = self.canonical(&strict, &payloads[0]);
+        let creq = self.canonical(&strict, payloads[0]);
         let sts = StringToSign::new(self.date(), scope, &creq.digest());
         Err(VerifyError::SignatureDoesNotMatch(Box::new(Mismatch {
             canonical_request: creq.to_string(),
@@ -409,23 +412,26 @@ impl<'r> Pending<'r> {
         &self,
         claim: PayloadClaim,
         body: Option<&[u8; 32]>,
-    ) -> Result<Vec<Cow<'r, str>>, VerifyError> {
+    ) -> Result<SmallVec<[PayloadLine<'r>; 2]>, VerifyError> {
         let unsigned_ok = self.policy.unsigned_payload == UnsignedPayload::Accept;
+        let mut lines = SmallVec::new();
         match claim {
-            PayloadClaim::Unsigned if !unsigned_ok => Err(VerifyError::UnsignedPayloadRefused),
-            PayloadClaim::Unsigned => Ok(vec![Cow::Borrowed(UNSIGNED_PAYLOAD)]),
-            PayloadClaim::Declared(_) => Ok(vec![Cow::Borrowed(
+            PayloadClaim::Unsigned if !unsigned_ok => {
+                return Err(VerifyError::UnsignedPayloadRefused);
+            }
+            PayloadClaim::Unsigned => lines.push(PayloadLine::Text(UNSIGNED_PAYLOAD)),
+            PayloadClaim::Declared(_) => lines.push(PayloadLine::Text(
                 self.declared_sha256()?.unwrap_or_default(),
-            )]),
+            )),
             PayloadClaim::BodyHash => {
                 let body = body.ok_or(VerifyError::BodyDigestRequired)?;
-                let mut lines = vec![Cow::Owned(hex_str(&hex_bytes(body)).to_owned())];
+                lines.push(PayloadLine::Hex(hex_bytes(body)));
                 if self.location() == SignatureLocation::Query && unsigned_ok {
-                    lines.push(Cow::Borrowed(UNSIGNED_PAYLOAD));
+                    lines.push(PayloadLine::Text(UNSIGNED_PAYLOAD));
                 }
-                Ok(lines)
             }
         }
+        Ok(lines)
     }
 
     fn check_scope(&self) -> Result<(), VerifyError> {
@@ -456,7 +462,7 @@ impl<'r> Pending<'r> {
 
     fn check_signed_headers(&self) -> Result<(), VerifyError> {
         let (signed, location) = (self.signed_headers(), self.location());
-        let names: Vec<&str> = signed.split(';').collect();
+        let names: SmallVec<[&str; 16]> = signed.split(';').collect();
         let date_required = location == SignatureLocation::Header;
         for (name, needed) in [("host", true), ("x-amz-date", date_required)] {
             if needed && !names.contains(&name) {
@@ -661,6 +667,22 @@ fn read_payload_claim(req: &Request<'_>) -> Result<PayloadClaim, VerifyError> {
     Err(VerifyError::InvalidContentSha256(
         crate::authorization::clip(declared),
     ))
+}
+
+/// A candidate payload line: a keyword or declared digest from the request, or a computed
+/// digest in hex (kept on the stack).
+enum PayloadLine<'r> {
+    Text(&'r str),
+    Hex([u8; 64]),
+}
+
+impl PayloadLine<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Text(text) => text,
+            Self::Hex(hex) => hex_str(hex),
+        }
+    }
 }
 
 #[derive(Clone)]
