@@ -47,13 +47,14 @@
 //!
 //! ## What countersign does not do
 //! It does not send requests, store keys, or read clocks: the server (`countersign-server`)
-//! and the CLI (`countersign`) do, on top of this crate. SigV4a (ECDSA) and aws-chunked
-//! streaming bodies are not implemented yet.
+//! and the CLI (`countersign`) do, on top of this crate. SigV4a (ECDSA) is not implemented.
+//! Streaming (`aws-chunked`) bodies are framed and verified by [`chunked`].
 
 #![forbid(unsafe_code)]
 
 mod authorization;
 mod canonical;
+pub mod chunked;
 mod clock_offset;
 mod credentials;
 mod date;
