@@ -120,6 +120,15 @@ pub enum ApiError {
     /// The key store cannot answer; retry later.
     #[error("the key store is unavailable: retry later")]
     ServiceUnavailable,
+    /// An aws-chunked body ended early or its decoded length differs from the declared one.
+    #[error("{0}")]
+    IncompleteBody(String),
+    /// An aws-chunked body's trailer is malformed or not the declared one.
+    #[error("{0}")]
+    MalformedTrailerError(String),
+    /// A body's checksum (e.g. `x-amz-checksum-sha256`) does not match.
+    #[error("{0}")]
+    BadDigest(String),
     /// The gateway's upstream cannot be reached or failed.
     #[error("{0}")]
     UpstreamUnavailable(String),
@@ -160,6 +169,9 @@ impl ApiError {
             Self::TooManyRequests => "TooManyRequests",
             Self::InternalError => "InternalError",
             Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::IncompleteBody(_) => "IncompleteBody",
+            Self::MalformedTrailerError(_) => "MalformedTrailerError",
+            Self::BadDigest(_) => "BadDigest",
             Self::UpstreamUnavailable(_) => "UpstreamUnavailable",
             Self::UpstreamTimeout(_) => "UpstreamTimeout",
         }
@@ -173,6 +185,9 @@ impl ApiError {
             | Self::IncompleteSignature(_)
             | Self::InvalidArgument(_)
             | Self::XAmzContentSha256Mismatch { .. }
+            | Self::IncompleteBody(_)
+            | Self::MalformedTrailerError(_)
+            | Self::BadDigest(_)
             | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::MissingAuthenticationToken
             | Self::InvalidAccessKeyId(_)
@@ -308,6 +323,9 @@ impl ApiError {
             ErrorCode::InvalidAccessKeyId => Self::InvalidAccessKeyId(message),
             ErrorCode::RequestExpired => Self::RequestExpired(message),
             ErrorCode::AccessDenied => Self::access_denied(message),
+            ErrorCode::IncompleteBody => Self::IncompleteBody(message),
+            ErrorCode::MalformedTrailerError => Self::MalformedTrailerError(message),
+            ErrorCode::BadDigest => Self::BadDigest(message),
             ErrorCode::SignatureDoesNotMatch
             | ErrorCode::RequestTimeTooSkewed
             | ErrorCode::XAmzContentSHA256Mismatch => {
@@ -489,6 +507,9 @@ mod tests {
             ApiError::ServiceUnavailable,
             ApiError::UpstreamUnavailable(String::new()),
             ApiError::UpstreamTimeout(String::new()),
+            ApiError::IncompleteBody(String::new()),
+            ApiError::MalformedTrailerError(String::new()),
+            ApiError::BadDigest(String::new()),
         ];
         for err in &all {
             match err {
@@ -514,7 +535,10 @@ mod tests {
                 | ApiError::InternalError
                 | ApiError::ServiceUnavailable
                 | ApiError::UpstreamUnavailable(_)
-                | ApiError::UpstreamTimeout(_) => {}
+                | ApiError::UpstreamTimeout(_)
+                | ApiError::IncompleteBody(_)
+                | ApiError::MalformedTrailerError(_)
+                | ApiError::BadDigest(_) => {}
             }
         }
         all
@@ -527,7 +551,7 @@ mod tests {
         )
         .unwrap();
         let all = one_of_each();
-        assert_eq!(all.len(), 23);
+        assert_eq!(all.len(), 26);
         for err in all {
             let code = err.code();
             assert!(
@@ -545,7 +569,11 @@ mod tests {
             let err = ApiError::from_code(*code, "m".into());
             let expected = match code.as_str() {
                 // Carried with details in `From<VerifyError>`, never through `from_code`.
-                "SignatureDoesNotMatch" | "RequestTimeTooSkewed" | "XAmzContentSHA256Mismatch" => {
+                // EntityTooLarge carries the server's limit and comes from the body reader.
+                "SignatureDoesNotMatch"
+                | "RequestTimeTooSkewed"
+                | "XAmzContentSHA256Mismatch"
+                | "EntityTooLarge" => {
                     continue;
                 }
                 other => other,
