@@ -1,14 +1,15 @@
 //! The bodies of the fuzz targets, shared by `fuzz/fuzz_targets/*.rs` (cargo-fuzz, nightly) and
 //! `signer-sdk/tests/fuzz_bodies.rs` (proptest, stable), so CI exercises them without nightly.
 //!
-//! Each body takes any text and may only fail by panicking on a broken law.
+//! Each body takes any text (or bytes) and may only fail by panicking on a broken law.
 
 use std::time::{Duration, SystemTime};
 
+use countersign::chunked::{ChunkedDecoder, ChunkedError, Finished, Seed, StreamingMode};
 use countersign::internal;
 use countersign::{
-    AmzDate, Authorization, PresignedQuery, Request, SecretKey, SigningKeys, UriEncoding, Verifier,
-    VerifyPolicy,
+    AmzDate, Authorization, PresignedQuery, Request, Scope, SecretKey, Signature, SigningKey,
+    SigningKeys, UriEncoding, Verifier, VerifyPolicy,
 };
 
 /// `Authorization::parse` never panics, and rendering is a fixed point of parsing.
@@ -94,6 +95,81 @@ pub(crate) fn canonical_uri(text: &str) {
     assert!(query.is_ascii(), "{query:?}");
     let again = internal::canonical_query(&query);
     assert_eq!(again, query, "canonical query is not a fixed point");
+}
+
+/// The `aws-chunked` decoder never panics on any bytes, always makes progress, never yields
+/// more data than it consumed or than the declared length, gives the same outcome whatever
+/// the input split, and accepts a body only if it decoded to exactly the declared length.
+///
+/// The first byte picks the mode (bits 0-1) and the declared length (bits 2-7); the rest is
+/// the encoded body.
+pub(crate) fn chunked(input: &[u8]) {
+    let Some((&control, body)) = input.split_first() else {
+        return;
+    };
+    let mode = CHUNKED_MODES[usize::from(control & 3) % 3];
+    let declared = u64::from(control >> 2);
+    let whole = decode_chunked(chunked_decoder(mode, declared), body, body.len().max(1));
+    let bytewise = decode_chunked(chunked_decoder(mode, declared), body, 1);
+    assert_eq!(whole, bytewise, "the outcome depends on the input split");
+    let (data, end) = whole;
+    assert!(data.len() as u64 <= declared, "more data than declared");
+    if let Ok(done) = end {
+        assert_eq!(done.decoded_length, declared);
+        assert_eq!(data.len() as u64, declared);
+    }
+}
+
+/// The modes in the order the control byte of [`chunked`] picks them.
+pub(crate) const CHUNKED_MODES: [StreamingMode; 3] = [
+    StreamingMode::Signed,
+    StreamingMode::SignedWithTrailer,
+    StreamingMode::UnsignedWithTrailer,
+];
+
+/// The fixed seed of [`chunked`]'s decoder, so that tests can sign bodies it accepts.
+pub(crate) fn chunked_seed() -> Seed {
+    let date = AmzDate::parse("20130524T000000Z").expect("a valid date");
+    let scope = Scope {
+        date: date.date_stamp(),
+        region: "us-east-1",
+        service: "s3",
+    };
+    let key = SigningKey::derive(&SecretKey::new("secret"), scope.date, "us-east-1", "s3");
+    let signature = Signature::from_hex(&"5a".repeat(32)).expect("64 hex digits");
+    Seed::new(key, date, scope, signature)
+}
+
+fn chunked_decoder(mode: StreamingMode, declared: u64) -> ChunkedDecoder {
+    ChunkedDecoder::new(mode, Some(chunked_seed()), declared)
+}
+
+/// Feeds `body` in pieces of `split` bytes; returns the data and the outcome.
+fn decode_chunked(
+    mut decoder: ChunkedDecoder,
+    body: &[u8],
+    split: usize,
+) -> (Vec<u8>, Result<Finished, ChunkedError>) {
+    let mut data = Vec::new();
+    for piece in body.chunks(split) {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            match decoder.decode(rest) {
+                Ok(step) => {
+                    assert!(step.consumed > 0, "no progress");
+                    assert!(step.data.len() <= step.consumed, "data not from the input");
+                    data.extend_from_slice(step.data);
+                    rest = &rest[step.consumed..];
+                }
+                Err(e) => {
+                    let _ = (e.to_string(), e.code().as_str(), e.code().http_status());
+                    assert_eq!(decoder.decode(rest).err(), Some(e.clone()), "not sticky");
+                    return (data, Err(e));
+                }
+            }
+        }
+    }
+    (data, decoder.finish())
 }
 
 fn clip(text: &str) -> String {

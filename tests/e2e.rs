@@ -14,6 +14,8 @@ mod support;
 mod e2e {
     mod cli;
     mod clients;
+    mod gateway;
+    mod request;
     mod server;
     mod sessions;
 }

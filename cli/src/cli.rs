@@ -1,6 +1,7 @@
 //! The command line, as clap parses it (raw flags; `config.rs` resolves them).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -10,6 +11,9 @@ use crate::url::HeaderArg;
 #[derive(Debug, Parser)]
 #[command(name = "countersign", version, about, long_about = None)]
 pub struct Cli {
+    /// Profile of the credentials file to use [env: COUNTERSIGN_PROFILE] [default: default].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -31,6 +35,52 @@ Examples:
   countersign presign GET 'https://api.example.com/v1/report.csv' --expires-in 600
   countersign presign PUT 'https://files.example.com/bucket/key' --expires-in 3600 --s3")]
     Presign(PresignArgs),
+    /// Send a signed request and print the response (like curl or httpie).
+    #[command(
+        long_about = "Send a signed request and print the response body (like curl or httpie).\n\n\
+Exit codes: 0 for 1xx-3xx, 4 for 4xx, 5 for 5xx (the error body still goes to stdout), \
+1 for a network or TLS error, 2 for a usage error. On a 401 SignatureDoesNotMatch whose body \
+carries the server's canonical request, a diff naming the differing component goes to stderr.",
+        after_help = "\
+Examples:
+  countersign request GET https://api.example.com/v1/whoami
+  countersign --profile ci request GET /v1/whoami     # path appended to the profile's endpoint
+  countersign request POST 'https://api.example.com/v1/topics?draft=1' \\
+      -H 'Content-Type: application/json' --data '{\"title\":\"hi\"}' -i
+  countersign request PUT https://files.example.com/big.iso --data-file big.iso -o reply.json
+  echo hello | countersign request POST https://api.example.com/v1/echo --data-stdin"
+    )]
+    Request(SendArgs),
+    /// Show who the credentials belong to (signed GET /v1/whoami on the endpoint).
+    #[command(after_help = "\
+Examples:
+  countersign whoami --endpoint https://countersign.example.com
+  countersign --profile ci whoami")]
+    Whoami(WhoamiArgs),
+    /// Write a profile to the credentials file (prompts on a terminal, else reads the flags).
+    #[command(after_help = "\
+Examples:
+  countersign configure
+  countersign configure --profile ci --access-key-id AKCS... --endpoint https://cs.example.com \\
+      < secret.txt    # the secret is read from stdin when not on a terminal
+
+The file is ~/.config/countersign/credentials (or $COUNTERSIGN_CONFIG_FILE), mode 0600.")]
+    Configure(ConfigureArgs),
+    /// Manage principals and keys over the admin API (signed with an admin key).
+    #[command(after_help = "\
+Examples:
+  countersign admin principal create ci-bot
+  countersign admin key create --principal ci-bot --save-profile ci
+  countersign admin key list --principal ci-bot --json
+  countersign --profile ci admin key rotate --principal ci-bot --admin-profile default")]
+    Admin(AdminArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  countersign completions bash > /etc/bash_completion.d/countersign
+  countersign completions zsh > \"${fpath[1]}/_countersign\"
+  countersign completions fish > ~/.config/fish/completions/countersign.fish")]
+    Completions(CompletionsArgs),
 }
 
 /// Flags shared by `sign` and `presign`.
@@ -60,6 +110,21 @@ pub struct RequestArgs {
 /// Credential, scope and time flags.
 #[derive(Debug, Args)]
 pub struct SigningArgs {
+    /// Credentials, region and service.
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// Signing time, YYYYMMDDTHHMMSSZ [default: now].
+    #[arg(long, value_name = "YYYYMMDDTHHMMSSZ")]
+    pub timestamp: Option<String>,
+    /// S3 mode: path signed as sent (no normalization, no second encoding), and
+    /// x-amz-content-sha256 sent; presigned URLs sign UNSIGNED-PAYLOAD.
+    #[arg(long)]
+    pub s3: bool,
+}
+
+/// Credential, region and service flags (each falls back to `COUNTERSIGN_*`, then the profile).
+#[derive(Debug, Args, Default, Clone)]
+pub struct CredentialArgs {
     /// Access key id [env: COUNTERSIGN_ACCESS_KEY_ID].
     #[arg(long)]
     pub access_key_id: Option<String>,
@@ -76,13 +141,6 @@ pub struct SigningArgs {
     /// Service of the credential scope [env: COUNTERSIGN_SERVICE] [default: countersign].
     #[arg(long)]
     pub service: Option<String>,
-    /// Signing time, YYYYMMDDTHHMMSSZ [default: now].
-    #[arg(long, value_name = "YYYYMMDDTHHMMSSZ")]
-    pub timestamp: Option<String>,
-    /// S3 mode: path signed as sent (no normalization, no second encoding), and
-    /// x-amz-content-sha256 sent; presigned URLs sign UNSIGNED-PAYLOAD.
-    #[arg(long)]
-    pub s3: bool,
 }
 
 /// `sign` flags.
@@ -102,6 +160,255 @@ pub struct PresignArgs {
     /// Seconds the URL stays valid, 1 to 604800 (7 days).
     #[arg(long, value_name = "SECONDS")]
     pub expires_in: u64,
+}
+
+/// Connection flags of networked commands.
+#[derive(Debug, Args, Default, Clone)]
+pub struct NetArgs {
+    /// Credentials, region and service.
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// PEM file with the CA certificate(s) to trust instead of the platform's roots.
+    #[arg(long, value_name = "PEM", global = true)]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (prints a warning; for local tests only).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// Time allowed until the response headers arrive: `30s`, `500ms`, `2m` or seconds.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+    pub timeout: Option<Duration>,
+}
+
+/// `--endpoint` plus the connection flags.
+#[derive(Debug, Args, Default, Clone)]
+pub struct EndpointArgs {
+    /// Base URL of the countersign server [env: COUNTERSIGN_ENDPOINT] [default: the profile's].
+    #[arg(long, value_name = "URL", global = true)]
+    pub endpoint: Option<String>,
+    /// Credentials and TLS.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// `request` flags.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// HTTP method (GET, POST, ...).
+    pub method: String,
+    /// URL as sent on the wire (path and query already percent-encoded), or a path such as
+    /// `/v1/whoami` to append to the endpoint.
+    pub url: String,
+    /// Header to send and sign, `Name: value`; repeat for more (same name allowed).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<HeaderArg>,
+    /// Request body.
+    #[arg(long, value_name = "STRING", group = "body")]
+    pub data: Option<String>,
+    /// Request body streamed from a file (hashed in a first pass, then sent in chunks).
+    #[arg(long, value_name = "PATH", group = "body")]
+    pub data_file: Option<PathBuf>,
+    /// Request body read from standard input (held in memory: use --data-file for big bodies).
+    #[arg(long, group = "body")]
+    pub data_stdin: bool,
+    /// Print the status line and response headers before the body.
+    #[arg(short = 'i', long)]
+    pub include: bool,
+    /// Write the response (body, and headers with -i) to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Send the body as UNSIGNED-PAYLOAD (not covered by the signature; read once).
+    #[arg(long)]
+    pub unsigned_payload: bool,
+    /// Follow redirects (up to 10), signing each hop again.
+    #[arg(short = 'L', long)]
+    pub location: bool,
+    /// No progress bar and no warnings.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// S3 mode: path signed as sent and x-amz-content-sha256 sent.
+    #[arg(long)]
+    pub s3: bool,
+    /// Endpoint (for URLs given as a path, e.g. `/v1/whoami`), credentials and TLS.
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+}
+
+/// `whoami` flags.
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Endpoint, credentials and TLS.
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+}
+
+/// `configure` flags; anything not given is prompted for on a terminal.
+#[derive(Debug, Args)]
+pub struct ConfigureArgs {
+    /// Access key id.
+    #[arg(long)]
+    pub access_key_id: Option<String>,
+    /// Secret access key (prefer the prompt, or stdin when not on a terminal).
+    #[arg(long)]
+    pub secret_access_key: Option<String>,
+    /// Session token.
+    #[arg(long)]
+    pub session_token: Option<String>,
+    /// Region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Service.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Server base URL.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+}
+
+/// `admin` flags.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Endpoint, credentials and TLS.
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// What to manage.
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Principals (who may hold keys).
+    #[command(subcommand)]
+    Principal(PrincipalCommand),
+    /// Access keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `admin principal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCommand {
+    /// Create a principal.
+    #[command(after_help = "Example:\n  countersign admin principal create ci-bot")]
+    Create {
+        /// Its name.
+        name: String,
+        /// May call the admin API.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List principals.
+    #[command(after_help = "Example:\n  countersign admin principal list --json")]
+    List,
+    /// Disable a principal (its keys stop working).
+    #[command(after_help = "Example:\n  countersign admin principal disable ci-bot")]
+    Disable {
+        /// Its name.
+        name: String,
+    },
+    /// Enable a principal.
+    #[command(after_help = "Example:\n  countersign admin principal enable ci-bot")]
+    Enable {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `admin key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key (its secret is shown once, or saved to a profile).
+    #[command(
+        after_help = "Example:\n  countersign admin key create --principal ci-bot --save-profile ci"
+    )]
+    Create {
+        /// Owner of the key.
+        #[arg(long)]
+        principal: String,
+        /// Write the new key to this profile instead of printing its secret.
+        #[arg(long, value_name = "PROFILE")]
+        save_profile: Option<String>,
+    },
+    /// List keys (of one principal, or of all).
+    #[command(after_help = "Example:\n  countersign admin key list --principal ci-bot")]
+    List {
+        /// Only this principal's keys.
+        #[arg(long)]
+        principal: Option<String>,
+    },
+    /// Disable a key.
+    #[command(after_help = "Example:\n  countersign admin key disable AKCS...")]
+    Disable {
+        /// Access key id.
+        id: String,
+    },
+    /// Enable a key.
+    #[command(after_help = "Example:\n  countersign admin key enable AKCS...")]
+    Enable {
+        /// Access key id.
+        id: String,
+    },
+    /// Delete a key.
+    #[command(after_help = "Example:\n  countersign admin key delete AKCS...")]
+    Delete {
+        /// Access key id.
+        id: String,
+    },
+    /// Replace the key in a profile: create a new key, switch the profile to it, check it with
+    /// a signed whoami, then disable (or delete) the old one. Any failure leaves the old key
+    /// in place and working.
+    #[command(after_help = "\
+Examples:
+  countersign admin key rotate --principal alice          # rotate the default profile's key
+  countersign --profile ci admin key rotate --principal ci-bot --admin-profile default --delete-old")]
+    Rotate {
+        /// Owner of the key in the profile.
+        #[arg(long)]
+        principal: String,
+        /// Profile whose admin key signs the admin calls [default: the rotated profile].
+        #[arg(long, value_name = "PROFILE")]
+        admin_profile: Option<String>,
+        /// Delete the old key instead of only disabling it.
+        #[arg(long)]
+        delete_old: bool,
+    },
+}
+
+/// `completions` flags.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `30s`, `500ms`, `2m`, `1h` or a number of seconds (fractions allowed).
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    let value: f64 = number.parse().unwrap_or(f64::NAN) * scale;
+    if value.is_finite() && value > 0.0 && value < 1e9 {
+        return Ok(Duration::from_secs_f64(value));
+    }
+    Err(format!(
+        "invalid duration `{text}`: expected e.g. 30s, 500ms, 2m, 1h or a number of seconds"
+    ))
 }
 
 /// Output formats.
@@ -138,5 +445,52 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn body_sources_of_request_are_exclusive() {
+        let base = ["countersign", "request", "POST", "http://h/"];
+        for extra in [
+            &["--data", "x", "--data-stdin"][..],
+            &["--data-file", "f", "--data-stdin"][..],
+            &["--data", "x", "--data-file", "f"][..],
+        ] {
+            let argv: Vec<&str> = base.iter().chain(extra).copied().collect();
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        }
+    }
+
+    #[test]
+    fn profile_and_connection_flags_are_accepted_anywhere() {
+        let cli = Cli::try_parse_from([
+            "countersign",
+            "admin",
+            "key",
+            "list",
+            "--profile",
+            "p",
+            "--endpoint",
+            "http://e",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(cli.profile.as_deref(), Some("p"));
+        let Command::Admin(admin) = cli.command else {
+            panic!("not admin")
+        };
+        assert!(admin.json);
+        assert_eq!(admin.endpoint.endpoint.as_deref(), Some("http://e"));
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "0", "-1s", "1d", "abc", "1e99"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

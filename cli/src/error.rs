@@ -1,8 +1,9 @@
 //! The CLI's errors and their exit codes.
 //!
-//! Exit codes: 0 success, 2 usage error (the command line, a flag, the URL, a header, the
-//! timestamp, `--expires-in`, missing credentials, an unreadable `--data-file`), 1 any other
-//! failure (writing the output). Later networked commands add their own codes here.
+//! Exit codes: 0 success (and 1xx-3xx responses), 2 usage error (the command line, a flag, the
+//! URL, a header, the timestamp, `--expires-in`, missing credentials or endpoint, an unreadable
+//! `--data-file`, profile or CA file), 4 a 4xx response, 5 a 5xx response, 1 any other failure
+//! (network, TLS, writing the output).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -19,8 +20,8 @@ pub enum CliError {
     /// The command line does not parse (clap's message, folded onto one line).
     #[error("{0}")]
     Args(String),
-    /// No access key id or no secret access key in the flags or the environment.
-    #[error("no {what}: looked at {flags} and {vars}")]
+    /// No access key id or no secret access key in the flags, the environment or the profile.
+    #[error("no {what}: looked at {flags} and {vars}, then profile `{profile}` in {}", path.display())]
     MissingCredential {
         /// What is missing, e.g. `secret access key`.
         what: &'static str,
@@ -28,6 +29,64 @@ pub enum CliError {
         flags: &'static str,
         /// The environment variables that would provide it.
         vars: &'static str,
+        /// The profile looked at.
+        profile: String,
+        /// The credentials file.
+        path: PathBuf,
+    },
+    /// No server URL for a networked command.
+    #[error("no endpoint: looked at --endpoint and COUNTERSIGN_ENDPOINT, then profile `{profile}` in {}", path.display())]
+    MissingEndpoint {
+        /// The profile looked at.
+        profile: String,
+        /// The credentials file.
+        path: PathBuf,
+    },
+    /// The credentials file cannot be read, or lacks the profile asked for.
+    #[error("{0}")]
+    Profile(String),
+    /// `configure` cannot get a value or write the file.
+    #[error("{0}")]
+    Configure(String),
+    /// `--data-stdin` cannot be read.
+    #[error("cannot read --data-stdin")]
+    Stdin(#[source] std::io::Error),
+    /// `-o` cannot be created.
+    #[error("cannot write -o {}", path.display())]
+    OutputFile {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The request could not be built, sent, or answered (the cause says which).
+    #[error(transparent)]
+    Client(#[from] countersign_client::ClientError),
+    /// The server answered an admin call with an error.
+    #[error("{method} {path}: {status} {code}: {message}")]
+    Api {
+        /// Method of the call.
+        method: String,
+        /// Path of the call.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// `error.code`.
+        code: String,
+        /// `error.message`.
+        message: String,
+    },
+    /// The server answered with something that is not the expected JSON.
+    #[error("unexpected response to {0}")]
+    Response(String),
+    /// `key rotate` stopped; the old key is still in the profile and active.
+    #[error("rotation aborted, the old key {old} is still in use: {reason}")]
+    RotationAborted {
+        /// The key that stays.
+        old: String,
+        /// What failed, and what was cleaned up.
+        reason: String,
     },
     /// The method is not an HTTP token.
     #[error("method `{0}` is not a valid HTTP method (expected a token such as GET or PUT)")]
@@ -59,7 +118,8 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The documented exit code: 2 for usage errors, 1 otherwise.
+    /// The documented exit code: 2 for usage errors, 4 / 5 for an admin call the server
+    /// refused with a 4xx / 5xx, 1 otherwise (network, TLS, output).
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Args(_)
@@ -69,8 +129,16 @@ impl CliError {
             | Self::Timestamp(_)
             | Self::ExpiresIn(_)
             | Self::DataFile { .. }
-            | Self::Sign(_) => ExitCode::from(2),
-            Self::Output(_) => ExitCode::from(1),
+            | Self::Sign(_)
+            | Self::MissingEndpoint { .. }
+            | Self::Profile(_)
+            | Self::Configure(_)
+            | Self::Stdin(_)
+            | Self::OutputFile { .. } => ExitCode::from(2),
+            Self::Client(err) => client_exit_code(err),
+            Self::Api { status, .. } if *status >= 500 => ExitCode::from(5),
+            Self::Api { .. } => ExitCode::from(4),
+            Self::Output(_) | Self::Response(_) | Self::RotationAborted { .. } => ExitCode::from(1),
         }
     }
 
@@ -82,7 +150,33 @@ impl CliError {
             let _ = write!(line, ": {cause}");
             source = cause.source();
         }
+        if let Some(hint) = self.hint(&line) {
+            line.push_str(hint);
+        }
         line.replace(['\n', '\r'], " ")
+    }
+
+    /// What to try next, for failures whose message alone does not say it.
+    fn hint(&self, line: &str) -> Option<&'static str> {
+        let certificate = line.contains("certificate") || line.contains("UnknownIssuer");
+        match self {
+            Self::Client(countersign_client::ClientError::Network { .. }) if certificate => {
+                Some(" (for a private CA pass --cacert <PEM>; --insecure skips verification)")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Usage problems (URL, method, header, body file, CA file) are 2; transport problems are 1.
+fn client_exit_code(err: &countersign_client::ClientError) -> ExitCode {
+    use countersign_client::ClientError as E;
+    match err {
+        E::Url { .. } | E::Method(_) | E::Header(_) | E::Sign(_) | E::BodyFile { .. } => {
+            ExitCode::from(2)
+        }
+        E::CaFile { .. } | E::Credentials(_) => ExitCode::from(2),
+        _ => ExitCode::from(1),
     }
 }
 

@@ -1,7 +1,8 @@
-//! `countersign`: sign and presign AWS SigV4-compatible requests from the shell.
+//! `countersign`: sign, presign and send AWS SigV4-compatible requests from the shell.
 //!
-//! Exit codes: 0 success, 2 usage error (bad flag, URL, header, timestamp, missing
-//! credentials), 1 any other failure. Errors are one line on stderr: `countersign: <what>`.
+//! Exit codes: 0 success (1xx-3xx), 4 a 4xx response, 5 a 5xx response, 2 usage error (bad
+//! flag, URL, header, timestamp, missing credentials), 1 any other failure (network, TLS).
+//! Errors are one line on stderr: `countersign: <what>`.
 
 use std::process::ExitCode;
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{HeaderValue, Method, Request, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -28,12 +28,14 @@ use countersign::Verifier;
 
 use crate::auth::{self, Caller};
 use crate::clock::SharedClock;
-use crate::config::{MAX_SESSION_TTL, ServeArgs, SessionArgs};
-use crate::error::{ApiError, ErrorRendering, Response, json_response};
+use crate::config::{GatewayRoute, MAX_SESSION_TTL, ServeArgs, SessionArgs};
+use crate::error::{ApiError, ErrorRendering, Response, ResponseBody, json_response};
+use crate::metrics::Metrics;
 use crate::password::Passwords;
+use crate::proxy::{Gateway, PeerAddr, Tls};
 use crate::routes;
 use crate::session_token::SessionSealer;
-use crate::sessions::{self, PeerAddr, SessionCache};
+use crate::sessions::{self, SessionCache};
 use crate::store::KeyStore;
 use crate::store::cache::KeyCache;
 use crate::store::family_cache::FamilyCache;
@@ -67,7 +69,43 @@ pub struct App {
     max_body: u64,
     rendering: ErrorRendering,
     max_keys_per_principal: u32,
+    gateway: Option<Gateway>,
+    metrics: Metrics,
+    /// Whether `/metrics` is served on the main listener (no `--metrics-listen`).
+    metrics_on_main: bool,
+    cors: Cors,
 }
+
+/// `--cors-origin` settings.
+#[derive(Debug, Default)]
+struct Cors {
+    origins: Vec<String>,
+    any: bool,
+}
+
+impl Cors {
+    fn new(origins: &[String]) -> Self {
+        Self {
+            any: origins.iter().any(|o| o == "*"),
+            origins: origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_owned())
+                .collect(),
+        }
+    }
+
+    /// The allowed origin of a request, if it sent one and it is allowed.
+    fn allowed<'r>(&self, request: &'r Request<Incoming>) -> Option<&'r HeaderValue> {
+        let origin = request.headers().get(header::ORIGIN)?;
+        let text = origin.to_str().ok()?;
+        (self.any || self.origins.iter().any(|o| o == text)).then_some(origin)
+    }
+}
+
+/// Headers a browser may send on a signed request.
+const CORS_ALLOW_HEADERS: &str = "authorization, content-type, x-amz-date, x-amz-content-sha256, \
+                                  x-amz-security-token, x-amz-user-agent";
+const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
 
 impl App {
     /// State over an opened (and migrated) store.
@@ -95,6 +133,10 @@ impl App {
                 debug_errors: !args.no_debug_errors,
             },
             max_keys_per_principal: args.store.max_keys_per_principal,
+            gateway: Gateway::new(&args.gateway),
+            metrics: Metrics::default(),
+            metrics_on_main: args.metrics_listen.is_none(),
+            cors: Cors::new(&args.cors_origins),
         }
     }
 
@@ -163,15 +205,35 @@ impl App {
         self.max_keys_per_principal
     }
 
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.cache.stats())
+    }
+
     /// Serves one request; never fails (errors become JSON responses).
     pub async fn handle(&self, request: Request<Incoming>) -> Response {
         let started = Instant::now();
         let request_id = new_request_id();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let (result, principal) = match self.respond(request, &path).await {
-            Ok((response, caller)) => (Ok(response), caller.map(|c| c.principal)),
-            Err((err, caller)) => (Err(err), caller.map(|c| c.principal)),
+        let origin = self.cors.allowed(&request).cloned();
+        let route = self.route_label(&path);
+        let (result, principal) = if let Some(preflight) = self.preflight(&request) {
+            (Ok(preflight), None)
+        } else {
+            match self.respond(request, &path).await {
+                Ok((response, caller)) => (Ok(response), caller.map(|c| c.principal)),
+                Err((err, None)) => {
+                    self.metrics.verification_failure(err.code());
+                    (Err(err), None)
+                }
+                Err((err, Some(caller))) => (Err(err), Some(caller.principal)),
+            }
         };
         let error_code = result.as_ref().err().map(ApiError::code);
         let mut response = match result {
@@ -179,6 +241,16 @@ impl App {
             Err(err) => err.into_response(&request_id, self.rendering),
         };
         set_request_id(&mut response, &request_id);
+        if let Some(origin) = origin {
+            let headers = response.headers_mut();
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("x-request-id"),
+            );
+            headers.append(header::VARY, HeaderValue::from_static("origin"));
+        }
+        self.metrics.request(route, response.status().as_u16());
         tracing::info!(
             target: "countersign::access",
             request_id = %request_id,
@@ -193,6 +265,59 @@ impl App {
         response
     }
 
+    /// A fixed label for the metrics (never the raw path: unbounded cardinality).
+    fn route_label(&self, path: &str) -> &'static str {
+        match path {
+            "/livez" => "livez",
+            "/readyz" => "readyz",
+            "/metrics" => "metrics",
+            "/v1/whoami" => "whoami",
+            p if p.starts_with("/v1/auth/") => "auth",
+            p if p.starts_with("/v1/") => "admin",
+            p if self.gateway.as_ref().is_some_and(|g| g.route(p).is_some()) => "gateway",
+            _ => "other",
+        }
+    }
+
+    /// Answers a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+    /// without a signature, when `--cors-origin` is set.
+    fn preflight(&self, request: &Request<Incoming>) -> Option<Response> {
+        if self.cors.origins.is_empty()
+            || request.method() != Method::OPTIONS
+            || !request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return None;
+        }
+        let Some(origin) = self.cors.allowed(request) else {
+            return Some(
+                ApiError::access_denied("this origin is not allowed")
+                    .into_response("-", self.rendering),
+            );
+        };
+        let mut response = http::Response::new(ResponseBody::Left(Default::default()));
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(CORS_ALLOW_METHODS),
+        );
+        let requested = request
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static(CORS_ALLOW_HEADERS));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("origin"));
+        Some(response)
+    }
+
     async fn respond(
         &self,
         request: Request<Incoming>,
@@ -205,11 +330,40 @@ impl App {
             let response = sessions::unsigned(self, request).await;
             return response.map(|r| (r, None)).map_err(|err| (err, None));
         }
+        if let Some(route) = self
+            .gateway
+            .as_ref()
+            .and_then(|g| g.route(path).map(|r| (g, r)))
+        {
+            return self.forward(route, request).await;
+        }
         let method = request.method().clone();
-        let (caller, body) = auth::authenticate(self, request)
-            .await
-            .map_err(|err| (err, None))?;
+        let started = Instant::now();
+        let authenticated = auth::authenticate(self, request).await;
+        self.metrics.verification_time(started.elapsed());
+        let (caller, body) = authenticated.map_err(|err| (err, None))?;
         match routes::handle(self, &caller, &method, path, &body).await {
+            Ok(response) => Ok((response, Some(caller))),
+            Err(err) => Err((err, Some(caller))),
+        }
+    }
+
+    /// Verifies a request for a gateway route and forwards it.
+    async fn forward(
+        &self,
+        (gateway, route): (&Gateway, &GatewayRoute),
+        request: Request<Incoming>,
+    ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
+        let (parts, body) = request.into_parts();
+        let started = Instant::now();
+        let authenticated =
+            auth::authenticate_for_gateway(self, &parts, body, gateway.buffer_limit()).await;
+        self.metrics.verification_time(started.elapsed());
+        let (caller, body) = authenticated.map_err(|err| (err, None))?;
+        let started = Instant::now();
+        let forwarded = gateway.forward(route, parts, body, &caller).await;
+        self.metrics.upstream_time(&route.prefix, started.elapsed());
+        match forwarded {
             Ok(response) => Ok((response, Some(caller))),
             Err(err) => Err((err, Some(caller))),
         }
@@ -222,8 +376,20 @@ impl App {
         match request.uri().path() {
             "/livez" => Some(json_response(StatusCode::OK, &json!({"status": "ok"}))),
             "/readyz" => Some(self.readiness().await),
+            "/metrics" if self.metrics_on_main => Some(self.metrics_response()),
             _ => None,
         }
+    }
+
+    fn metrics_response(&self) -> Response {
+        let mut response = http::Response::new(ResponseBody::Left(http_body_util::Full::new(
+            bytes::Bytes::from(self.metrics_text()),
+        )));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        response
     }
 
     async fn readiness(&self) -> Response {
@@ -257,6 +423,7 @@ pub async fn serve(
 /// A bound, not yet running server.
 pub struct Server {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     local: SocketAddr,
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
@@ -278,8 +445,22 @@ impl Server {
         };
         let listener = TcpListener::bind(args.listen).await.map_err(bind_error)?;
         let local = listener.local_addr().map_err(bind_error)?;
+        let metrics_listener = match args.metrics_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| RunError::Bind { addr, source })?;
+                if let Ok(bound) = listener.local_addr() {
+                    // A stable line, like `listening on`, for port 0.
+                    eprintln!("metrics on {bound}");
+                }
+                Some(listener)
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             local,
             app,
             tls,
@@ -305,11 +486,13 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
         let Self {
             listener,
+            metrics_listener,
             app,
             tls,
             clock,
             ..
         } = self;
+        let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, app.clone())));
         let (stop_flusher, flusher_stop) = watch::channel(false);
         let gc = spawn_gc(
             app.store.clone(),
@@ -325,6 +508,10 @@ impl Server {
         );
         accept_loop(&listener, &app, tls, shutdown).await;
         drop(listener);
+        if let Some(task) = metrics_task {
+            task.abort();
+            let _ = task.await;
+        }
         let _ = stop_flusher.send(true);
         if flusher.await.is_err() {
             tracing::warn!("last_used flusher ended abnormally");
@@ -430,11 +617,11 @@ struct Connection {
 impl Connection {
     async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
         let Some(acceptor) = tls else {
-            return self.serve(TokioIo::new(stream)).await;
+            return self.serve(TokioIo::new(stream), false).await;
         };
         let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
         match handshake.await {
-            Ok(Ok(tls_stream)) => self.serve(TokioIo::new(tls_stream)).await,
+            Ok(Ok(tls_stream)) => self.serve(TokioIo::new(tls_stream), true).await,
             Ok(Err(err)) => {
                 tracing::debug!(peer = %self.peer, error = %err, "TLS handshake failed")
             }
@@ -442,15 +629,18 @@ impl Connection {
         }
     }
 
-    async fn serve<I>(self, io: TokioIo<I>)
+    async fn serve<I>(self, io: TokioIo<I>, tls: bool)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app.clone();
-        let peer = PeerAddr(self.peer.ip());
+        let peer = PeerAddr(self.peer);
         let service = service_fn(move |mut request: Request<Incoming>| {
             let app = app.clone();
             request.extensions_mut().insert(peer);
+            if tls {
+                request.extensions_mut().insert(Tls);
+            }
             async move { Ok::<_, Infallible>(app.handle(request).await) }
         });
         let connection = self.builder.serve_connection_with_upgrades(io, service);
@@ -468,6 +658,34 @@ async fn close_store(app: Arc<App>) -> Result<(), RunError> {
     match Arc::try_unwrap(store) {
         Ok(store) => store.close().await.map_err(RunError::Store),
         Err(_) => Ok(()),
+    }
+}
+
+/// Serves `GET /metrics` (and nothing else) on the `--metrics-listen` address.
+async fn serve_metrics(listener: TcpListener, app: Arc<App>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let app = app.clone();
+                async move {
+                    let response = if request.uri().path() == "/metrics" {
+                        app.metrics_response()
+                    } else {
+                        ApiError::NotFound("only /metrics is served here".into())
+                            .into_response("-", app.rendering)
+                    };
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 

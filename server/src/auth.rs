@@ -8,16 +8,17 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use countersign::http::request_view;
-use countersign::{SignatureLocation, UnsignedPayload, Verifier, VerifyPolicy};
+use countersign::{PayloadClaim, SignatureLocation, UnsignedPayload, Verifier, VerifyPolicy};
 use http::Request;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::clock::unix_seconds;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
+use crate::proxy::ForwardBody;
 use crate::sessions;
 use crate::store::KeyStatus;
 use crate::store::cache::CachedKey;
@@ -125,6 +126,86 @@ pub async fn authenticate(
         family: None,
     };
     Ok((caller, body.bytes))
+}
+
+/// Authenticates a request for the gateway, deciding how its body may travel on.
+///
+/// The signature is checked before the body is touched whenever it can be: with a signed
+/// `x-amz-content-sha256` the body up to `buffer_limit` is read and compared, and a larger one
+/// streams through hashed ([`ForwardBody::streaming`]); with `UNSIGNED-PAYLOAD` it streams as
+/// is. Without a declared hash the body is part of the signature, so it is read (up to
+/// `buffer_limit`) before the signature can be checked.
+///
+/// # Errors
+/// As [`authenticate`]; 413 for an undeclared body larger than `buffer_limit`.
+pub async fn authenticate_for_gateway(
+    app: &App,
+    parts: &http::request::Parts,
+    body: Incoming,
+    buffer_limit: u64,
+) -> Result<(Caller, ForwardBody), ApiError> {
+    let view = request_view(parts);
+    let now = app.clock().now();
+    let pending = app.verifier().begin(&view, now)?;
+    let id = pending.access_key_id();
+    if let Some(session) = sessions::session_claims(app, id, pending.session_token(), now)? {
+        // Session requests are checked with their body read (up to the buffer limit).
+        let limit = buffer_limit.min(app.max_body());
+        let (caller, bytes) =
+            sessions::authenticate_within(app, pending, session, body, limit).await?;
+        return Ok((caller, ForwardBody::checked(bytes)));
+    }
+    let key = active_key(app, pending.access_key_id()).await?;
+    let max_body = app.max_body();
+    let (verified, body) = match pending.payload_claim() {
+        PayloadClaim::BodyHash => {
+            let limit = buffer_limit.min(max_body);
+            let read = read_body(body, limit).await.map_err(|err| match err {
+                ApiError::EntityTooLarge { .. } if limit < max_body => {
+                    ApiError::EntityTooLarge { limit }
+                }
+                other => other,
+            })?;
+            let verified = pending.finish(&key.signing_keys, Some(&read.sha256))?;
+            (verified, ForwardBody::checked(read.bytes))
+        }
+        PayloadClaim::Declared(declared) => {
+            let verified = pending.finish(&key.signing_keys, None)?;
+            let small = body.size_hint().upper().is_some_and(|n| n <= buffer_limit);
+            let body = if small {
+                let read = read_body(body, max_body).await?;
+                if read.sha256 != declared {
+                    return Err(ApiError::XAmzContentSha256Mismatch {
+                        claimed: hex::encode(declared),
+                        computed: hex::encode(read.sha256),
+                    });
+                }
+                ForwardBody::checked(read.bytes)
+            } else {
+                ForwardBody::streaming(body, Some(declared), max_body)
+            };
+            (verified, body)
+        }
+        _ => {
+            let verified = pending.finish(&key.signing_keys, None)?;
+            (verified, ForwardBody::streaming(body, None, max_body))
+        }
+    };
+    if !key.principal_enabled {
+        return Err(ApiError::access_denied(format!(
+            "principal `{}` is disabled",
+            key.principal
+        )));
+    }
+    app.last_used().touch(&key.access_key_id, unix_seconds(now));
+    let caller = Caller {
+        principal: key.principal.clone(),
+        access_key_id: key.access_key_id.clone(),
+        auth: AuthMethod::from(verified.location),
+        admin: key.admin,
+        family: None,
+    };
+    Ok((caller, body))
 }
 
 async fn active_key(app: &App, id: &str) -> Result<Arc<CachedKey>, ApiError> {

@@ -41,7 +41,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 #[expect(
     clippy::large_enum_variant,
-    reason = "parsed once per process; boxing would only complicate matching"
+    reason = "parsed once per process; boxing would only complicate every match"
 )]
 pub enum Command {
     /// Serve the HTTP API (the default).
@@ -220,6 +220,21 @@ pub struct ServeArgs {
     /// Leave `canonical_request` and `string_to_sign` out of `SignatureDoesNotMatch` bodies.
     #[arg(long, env = "COUNTERSIGN_NO_DEBUG_ERRORS")]
     pub no_debug_errors: bool,
+    /// Gateway flags.
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    /// Allow browser calls from this origin (repeatable; `*` for any): preflight `OPTIONS`
+    /// requests are answered without a signature, and responses to signed requests from an
+    /// allowed origin carry the CORS headers.
+    #[arg(
+        long = "cors-origin",
+        env = "COUNTERSIGN_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Serve `GET /metrics` (Prometheus) only on this address instead of on `--listen`.
+    #[arg(long, env = "COUNTERSIGN_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Login, session and refresh-token flags.
     #[command(flatten)]
     pub sessions: SessionArgs,
@@ -302,6 +317,100 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, UnitError> {
         });
     }
     Ok(duration)
+}
+
+/// Flags of the verifying gateway (`--route`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GatewayArgs {
+    /// Proxy verified requests under PREFIX to UPSTREAM, e.g. `/api=http://127.0.0.1:9000`
+    /// (repeatable; comma-separated in the variable). `http://` speaks HTTP/1.1, `h2c://`
+    /// HTTP/2 without TLS. An upstream URL without a path receives the request path as is; with
+    /// a path, that path replaces PREFIX. The longest matching prefix wins; `/v1/…`,
+    /// `/livez` and `/readyz` always stay the server's own.
+    #[arg(
+        long = "route",
+        env = "COUNTERSIGN_ROUTES",
+        value_delimiter = ',',
+        value_name = "PREFIX=UPSTREAM",
+        value_parser = parse_route
+    )]
+    pub routes: Vec<GatewayRoute>,
+    /// Forward the `Authorization` header, the session token and the presign query parameters
+    /// to the upstream (removed by default).
+    #[arg(long, env = "COUNTERSIGN_FORWARD_AUTH")]
+    pub forward_auth: bool,
+    /// How long the upstream may take to answer with its response headers (then 504).
+    #[arg(long, env = "COUNTERSIGN_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+    /// Bodies up to this size are read and checked before anything reaches the upstream;
+    /// larger bodies with a signed `x-amz-content-sha256` stream through while hashed, and the
+    /// upstream request is aborted (never completed) when the hash does not match.
+    #[arg(long, env = "COUNTERSIGN_BUFFER_LIMIT", default_value = "8MiB", value_parser = parse_size)]
+    pub buffer_limit: u64,
+}
+
+/// One `--route PREFIX=UPSTREAM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRoute {
+    /// The path prefix, starting with `/`, without a trailing `/` (except the catch-all `/`).
+    pub prefix: String,
+    /// Whether the upstream speaks HTTP/2 with prior knowledge (`h2c://`).
+    pub h2c: bool,
+    /// `host[:port]` of the upstream.
+    pub authority: String,
+    /// The path that replaces the prefix; empty to forward the path unchanged.
+    pub base_path: String,
+}
+
+/// Parses `PREFIX=UPSTREAM` (see [`GatewayArgs::routes`]).
+///
+/// # Errors
+/// A message naming what is wrong and what is expected.
+pub fn parse_route(text: &str) -> Result<GatewayRoute, String> {
+    let (prefix, upstream) = text.split_once('=').ok_or_else(|| {
+        format!("`{text}` is not PREFIX=UPSTREAM, e.g. `/api=http://127.0.0.1:9000`")
+    })?;
+    let prefix = prefix.trim();
+    if !prefix.starts_with('/') || prefix.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "route prefix `{prefix}` must be a path starting with `/`"
+        ));
+    }
+    let prefix = match prefix.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    };
+    if prefix == "/v1" || prefix.starts_with("/v1/") {
+        return Err(format!(
+            "route prefix `{prefix}` is inside `/v1/`, which belongs to the countersign API: \
+             choose another prefix"
+        ));
+    }
+    let upstream = upstream.trim();
+    let (h2c, rest) = if let Some(rest) = upstream.strip_prefix("http://") {
+        (false, rest)
+    } else if let Some(rest) = upstream.strip_prefix("h2c://") {
+        (true, rest)
+    } else {
+        return Err(format!(
+            "upstream `{upstream}` must start with `http://` (HTTP/1.1) or `h2c://` (HTTP/2)"
+        ));
+    };
+    if rest.contains(['?', '#', '@']) {
+        return Err(format!(
+            "upstream `{upstream}` must be scheme://host[:port][/path], without user, query or fragment"
+        ));
+    }
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.is_empty() || authority.parse::<http::uri::Authority>().is_err() {
+        return Err(format!("upstream `{upstream}` has no valid host"));
+    }
+    Ok(GatewayRoute {
+        prefix: prefix.to_owned(),
+        h2c,
+        authority: authority.to_owned(),
+        base_path: path.trim_end_matches('/').to_owned(),
+    })
 }
 
 /// Why a duration or size flag was refused.

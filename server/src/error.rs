@@ -16,7 +16,10 @@ use crate::clock::amz_date;
 use crate::store::StoreError;
 
 /// The response type of every route.
-pub type Response = http::Response<Full<Bytes>>;
+pub type Response = http::Response<ResponseBody>;
+
+/// A response body: bytes the server wrote, or an upstream's body streamed back (gateway).
+pub type ResponseBody = http_body_util::Either<Full<Bytes>, hyper::body::Incoming>;
 
 /// Everything that can go wrong with a request, as the client is told.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +127,21 @@ pub enum ApiError {
     /// The key store cannot answer; retry later.
     #[error("the key store is unavailable: retry later")]
     ServiceUnavailable,
+    /// An aws-chunked body ended early or its decoded length differs from the declared one.
+    #[error("{0}")]
+    IncompleteBody(String),
+    /// An aws-chunked body's trailer is malformed or not the declared one.
+    #[error("{0}")]
+    MalformedTrailerError(String),
+    /// A body's checksum (e.g. `x-amz-checksum-sha256`) does not match.
+    #[error("{0}")]
+    BadDigest(String),
+    /// The gateway's upstream cannot be reached or failed.
+    #[error("{0}")]
+    UpstreamUnavailable(String),
+    /// The gateway's upstream did not answer within `--upstream-timeout`.
+    #[error("{0}")]
+    UpstreamTimeout(String),
 }
 
 /// How error bodies are rendered.
@@ -159,6 +177,11 @@ impl ApiError {
             Self::TooManyRequests { .. } => "TooManyRequests",
             Self::InternalError => "InternalError",
             Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::IncompleteBody(_) => "IncompleteBody",
+            Self::MalformedTrailerError(_) => "MalformedTrailerError",
+            Self::BadDigest(_) => "BadDigest",
+            Self::UpstreamUnavailable(_) => "UpstreamUnavailable",
+            Self::UpstreamTimeout(_) => "UpstreamTimeout",
         }
     }
 
@@ -170,6 +193,9 @@ impl ApiError {
             | Self::IncompleteSignature(_)
             | Self::InvalidArgument(_)
             | Self::XAmzContentSha256Mismatch { .. }
+            | Self::IncompleteBody(_)
+            | Self::MalformedTrailerError(_)
+            | Self::BadDigest(_)
             | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::MissingAuthenticationToken
             | Self::InvalidAccessKeyId(_)
@@ -187,6 +213,8 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -307,6 +335,9 @@ impl ApiError {
             ErrorCode::InvalidAccessKeyId => Self::InvalidAccessKeyId(message),
             ErrorCode::RequestExpired => Self::RequestExpired(message),
             ErrorCode::AccessDenied => Self::access_denied(message),
+            ErrorCode::IncompleteBody => Self::IncompleteBody(message),
+            ErrorCode::MalformedTrailerError => Self::MalformedTrailerError(message),
+            ErrorCode::BadDigest => Self::BadDigest(message),
             ErrorCode::SignatureDoesNotMatch
             | ErrorCode::RequestTimeTooSkewed
             | ErrorCode::XAmzContentSHA256Mismatch => {
@@ -354,7 +385,7 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 /// A JSON response from any serializable value, written in one pass into one buffer.
 pub fn typed_json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = http::Response::new(Full::new(Bytes::from(bytes)));
+    let mut response = http::Response::new(ResponseBody::Left(Full::new(Bytes::from(bytes))));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -494,6 +525,11 @@ mod tests {
             ApiError::TooManyRequests { retry_after: 1 },
             ApiError::InternalError,
             ApiError::ServiceUnavailable,
+            ApiError::UpstreamUnavailable(String::new()),
+            ApiError::UpstreamTimeout(String::new()),
+            ApiError::IncompleteBody(String::new()),
+            ApiError::MalformedTrailerError(String::new()),
+            ApiError::BadDigest(String::new()),
         ];
         for err in &all {
             match err {
@@ -518,7 +554,12 @@ mod tests {
                 | ApiError::Conflict(_)
                 | ApiError::TooManyRequests { .. }
                 | ApiError::InternalError
-                | ApiError::ServiceUnavailable => {}
+                | ApiError::ServiceUnavailable
+                | ApiError::UpstreamUnavailable(_)
+                | ApiError::UpstreamTimeout(_)
+                | ApiError::IncompleteBody(_)
+                | ApiError::MalformedTrailerError(_)
+                | ApiError::BadDigest(_) => {}
             }
         }
         all
@@ -531,7 +572,7 @@ mod tests {
         )
         .unwrap();
         let all = one_of_each();
-        assert_eq!(all.len(), 22);
+        assert_eq!(all.len(), 27);
         for err in all {
             let code = err.code();
             assert!(
@@ -549,7 +590,11 @@ mod tests {
             let err = ApiError::from_code(*code, "m".into());
             let expected = match code.as_str() {
                 // Carried with details in `From<VerifyError>`, never through `from_code`.
-                "SignatureDoesNotMatch" | "RequestTimeTooSkewed" | "XAmzContentSHA256Mismatch" => {
+                // EntityTooLarge carries the server's limit and comes from the body reader.
+                "SignatureDoesNotMatch"
+                | "RequestTimeTooSkewed"
+                | "XAmzContentSHA256Mismatch"
+                | "EntityTooLarge" => {
                     continue;
                 }
                 other => other,

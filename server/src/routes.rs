@@ -216,7 +216,7 @@ async fn delete_key(app: &App, id: &str) -> Result<Response, ApiError> {
     app.store().delete_key(id).await?;
     app.cache().invalidate(id);
     let mut response = json_response(StatusCode::NO_CONTENT, &json!(null));
-    *response.body_mut() = http_body_util::Full::default();
+    *response.body_mut() = http_body_util::Either::Left(http_body_util::Full::default());
     response.headers_mut().remove(http::header::CONTENT_TYPE);
     Ok(response)
 }

@@ -30,6 +30,7 @@ use crate::app::App;
 use crate::auth::{AuthMethod, Caller, read_body};
 use crate::clock::unix_seconds;
 use crate::error::{ApiError, Response, json_response};
+use crate::proxy::PeerAddr;
 use crate::session_token::{SESSION_KEY_ID_PREFIX, SessionClaims, is_session_key_id};
 use crate::store::StoreError;
 use crate::store::keys::new_secret;
@@ -44,16 +45,12 @@ const MAX_AUTH_BODY: u64 = 16 * 1024;
 /// Bytes of entropy in a refresh token.
 const REFRESH_TOKEN_BYTES: usize = 32;
 
-/// The client's address, put in request extensions by the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub IpAddr);
-
 /// Serves the unsigned login and refresh paths; `None` for any other path.
 pub async fn unsigned(app: &App, request: http::Request<Incoming>) -> Result<Response, ApiError> {
     let peer = request
         .extensions()
         .get::<PeerAddr>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
+        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
     if request.method() != http::Method::POST {
         return Err(ApiError::MethodNotAllowed { allowed: "POST" });
     }
@@ -185,7 +182,21 @@ pub async fn authenticate(
     opened: Arc<OpenedSession>,
     body: Incoming,
 ) -> Result<(Caller, Bytes), ApiError> {
-    let body = read_body(body, app.max_body()).await?;
+    authenticate_within(app, pending, opened, body, app.max_body()).await
+}
+
+/// [`authenticate`] with the body read up to `limit` bytes (the gateway's buffer limit).
+///
+/// # Errors
+/// As [`authenticate`]; 413 past `limit`.
+pub async fn authenticate_within(
+    app: &App,
+    pending: countersign::Pending<'_>,
+    opened: Arc<OpenedSession>,
+    body: Incoming,
+    limit: u64,
+) -> Result<(Caller, Bytes), ApiError> {
+    let body = read_body(body, limit).await?;
     pending
         .finish(&opened.keys, Some(&body.sha256))
         .map_err(ApiError::from)?;
@@ -472,7 +483,7 @@ pub fn rfc3339(unix: i64) -> String {
 
 fn no_content() -> Response {
     let mut response = json_response(StatusCode::NO_CONTENT, &json!(null));
-    *response.body_mut() = http_body_util::Full::default();
+    *response.body_mut() = http_body_util::Either::Left(http_body_util::Full::default());
     response.headers_mut().remove(header::CONTENT_TYPE);
     response
 }

@@ -61,6 +61,14 @@ pub enum ErrorCode {
     XAmzContentSHA256Mismatch,
     /// Authenticated but not allowed (unsigned `x-amz-*` headers, refused unsigned payload).
     AccessDenied,
+    /// A streaming body carries fewer or more bytes than `x-amz-decoded-content-length`.
+    IncompleteBody,
+    /// A streaming body's trailer is malformed or lacks its signature.
+    MalformedTrailerError,
+    /// A streaming body's `x-amz-checksum-*` trailer does not match the body.
+    BadDigest,
+    /// A streaming body's chunk is larger than the verifier accepts.
+    EntityTooLarge,
     /// The caller misused the API (a bug in the embedding code, not in the request).
     InternalError,
 }
@@ -79,6 +87,10 @@ impl ErrorCode {
         Self::RequestExpired,
         Self::XAmzContentSHA256Mismatch,
         Self::AccessDenied,
+        Self::IncompleteBody,
+        Self::MalformedTrailerError,
+        Self::BadDigest,
+        Self::EntityTooLarge,
         Self::InternalError,
     ];
 
@@ -96,6 +108,10 @@ impl ErrorCode {
             Self::RequestExpired => "RequestExpired",
             Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
             Self::AccessDenied => "AccessDenied",
+            Self::IncompleteBody => "IncompleteBody",
+            Self::MalformedTrailerError => "MalformedTrailerError",
+            Self::BadDigest => "BadDigest",
+            Self::EntityTooLarge => "EntityTooLarge",
             Self::InternalError => "InternalError",
         }
     }
@@ -107,13 +123,17 @@ impl ErrorCode {
             | Self::AuthorizationQueryParametersError
             | Self::IncompleteSignature
             | Self::InvalidArgument
-            | Self::XAmzContentSHA256Mismatch => 400,
+            | Self::XAmzContentSHA256Mismatch
+            | Self::IncompleteBody
+            | Self::MalformedTrailerError
+            | Self::BadDigest => 400,
             Self::MissingAuthenticationToken
             | Self::InvalidAccessKeyId
             | Self::SignatureDoesNotMatch
             | Self::RequestTimeTooSkewed
             | Self::RequestExpired => 401,
             Self::AccessDenied => 403,
+            Self::EntityTooLarge => 413,
             Self::InternalError => 500,
         }
     }

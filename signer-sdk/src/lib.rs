@@ -47,13 +47,15 @@
 //!
 //! ## What countersign does not do
 //! It does not send requests, store keys, or read clocks: the server (`countersign-server`)
-//! and the CLI (`countersign`) do, on top of this crate. SigV4a (ECDSA) and aws-chunked
-//! streaming bodies are not implemented yet.
+//! and the CLI (`countersign`) do, on top of this crate. SigV4a (ECDSA) is not implemented.
+//! Streaming (`aws-chunked`) bodies are framed and verified by [`chunked`].
 
 #![forbid(unsafe_code)]
 
 mod authorization;
 mod canonical;
+pub mod chunked;
+mod clock_offset;
 mod credentials;
 mod date;
 mod error;
@@ -71,6 +73,7 @@ pub use canonical::{
     STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_BY_DEFAULT, UNSIGNED_PAYLOAD, UriEncoding,
     is_token,
 };
+pub use clock_offset::ClockOffset;
 pub use credentials::{Credentials, SecretKey};
 pub use date::{AmzDate, DateError, DateStamp};
 pub use error::{AuthParseError, ErrorCode, Mismatch, SignError, SignatureLocation, VerifyError};

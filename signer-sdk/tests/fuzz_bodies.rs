@@ -126,6 +126,16 @@ proptest! {
     }
 
     #[test]
+    fn chunked_body_holds_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        bodies::chunked(&bytes);
+    }
+
+    #[test]
+    fn chunked_body_holds_on_damaged_valid_bodies(input in damaged_chunked_body()) {
+        bodies::chunked(&input);
+    }
+
+    #[test]
     fn canonical_uri_body_holds_on_any_text(text in any::<String>()) {
         bodies::canonical_uri(&text);
     }
@@ -133,6 +143,78 @@ proptest! {
     #[test]
     fn canonical_uri_body_holds_on_path_shaped_text(text in shaped()) {
         bodies::canonical_uri(&text);
+    }
+}
+
+/// The control byte and a valid `aws-chunked` body that [`bodies::chunked`]'s decoder
+/// accepts, then damaged by a few byte changes, insertions or deletions (or none).
+fn damaged_chunked_body() -> impl Strategy<Value = Vec<u8>> {
+    (
+        0u8..3,
+        prop::collection::vec(any::<u8>(), 0..64),
+        1usize..24,
+        prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..3),
+    )
+        .prop_map(|(mode_index, data, chunk_size, damage)| {
+            let mode = bodies::CHUNKED_MODES[usize::from(mode_index)];
+            let mut signer = match mode {
+                countersign::chunked::StreamingMode::UnsignedWithTrailer => {
+                    countersign::chunked::ChunkSigner::unsigned()
+                }
+                _ => countersign::chunked::ChunkSigner::new(mode, bodies::chunked_seed()),
+            };
+            let control = u8::try_from(data.len()).unwrap() << 2 | mode_index;
+            let mut out = vec![control];
+            for piece in data.chunks(chunk_size) {
+                out.extend(signer.chunk(piece));
+            }
+            out.extend(signer.finish());
+            for (at, byte, kind) in damage {
+                let at = 1 + at % out.len();
+                match kind {
+                    0 if at < out.len() => out[at] = byte,
+                    1 => out.insert(at, byte),
+                    _ if at < out.len() => {
+                        out.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            out
+        })
+}
+
+/// Valid bodies from the generator above decode (so the damaged ones start from a body the
+/// decoder accepts, and the law's acceptance branch is exercised).
+#[test]
+fn undamaged_chunked_bodies_are_accepted() {
+    for (mode_index, len) in [(0u8, 0u8), (1, 5), (2, 63)] {
+        let mode = bodies::CHUNKED_MODES[usize::from(mode_index)];
+        let mut signer = match mode {
+            countersign::chunked::StreamingMode::UnsignedWithTrailer => {
+                countersign::chunked::ChunkSigner::unsigned()
+            }
+            _ => countersign::chunked::ChunkSigner::new(mode, bodies::chunked_seed()),
+        };
+        let data = vec![b'x'; usize::from(len)];
+        let mut body = Vec::new();
+        for piece in data.chunks(7) {
+            body.extend(signer.chunk(piece));
+        }
+        body.extend(signer.finish());
+        let mut decoder = countersign::chunked::ChunkedDecoder::new(
+            mode,
+            Some(bodies::chunked_seed()),
+            u64::from(len),
+        );
+        let mut rest = &body[..];
+        while !rest.is_empty() {
+            rest = &rest[decoder.decode(rest).unwrap().consumed..];
+        }
+        assert_eq!(decoder.finish().unwrap().decoded_length, u64::from(len));
+        let mut input = vec![len << 2 | mode_index];
+        input.extend(body);
+        bodies::chunked(&input);
     }
 }
 

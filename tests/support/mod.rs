@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod proxy;
 pub mod server;
 
 /// Path of a workspace binary (`countersign`, `countersign-server`) next to this test

@@ -1,7 +1,11 @@
 //! One module per subcommand, each with `run`.
 
+pub mod admin;
+pub mod configure;
 pub mod presign;
+pub mod request;
 pub mod sign;
+pub mod whoami;
 
 use countersign::Request;
 

@@ -7,6 +7,7 @@
 //! one id share a single database query.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -31,6 +32,8 @@ pub struct KeyCache<S> {
     negative_ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
     inflight: Mutex<HashMap<String, Gate>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// A cached key: the principal's flags and the secret, kept as [`SigningKeys`] so the
@@ -80,7 +83,17 @@ impl<S: KeyStore> KeyCache<S> {
             negative_ttl: ttl.min(MAX_NEGATIVE_TTL),
             entries: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
+    }
+
+    /// Lookups answered from the cache and lookups that went to the store, so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// The store behind the cache.
@@ -97,8 +110,10 @@ impl<S: KeyStore> KeyCache<S> {
             return Ok(None);
         }
         if let Some(hit) = self.cached(id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let gate = self.gate(id);
         let _turn = gate.lock().await;
         if let Some(hit) = self.cached(id) {

@@ -134,6 +134,9 @@ pub enum Payload<'a> {
     Sha256([u8; 32]),
     /// `UNSIGNED-PAYLOAD`: the body is not covered by the signature.
     Unsigned,
+    /// An `aws-chunked` body: the payload line is the mode's `STREAMING-*` value and the
+    /// signature is the seed of [`crate::chunked::ChunkSigner`].
+    Streaming(crate::chunked::StreamingMode),
 }
 
 impl Payload<'_> {
@@ -142,6 +145,7 @@ impl Payload<'_> {
         let digest: [u8; 32] = match self {
             Self::Bytes([]) => return Cow::Borrowed(EMPTY_SHA256),
             Self::Unsigned => return Cow::Borrowed(UNSIGNED_PAYLOAD),
+            Self::Streaming(mode) => return Cow::Borrowed(mode.content_sha256()),
             Self::Bytes(body) => Sha256::digest(body).into(),
             Self::Sha256(digest) => *digest,
         };

@@ -1,0 +1,242 @@
+//! Prometheus metrics, kept in atomics and a small map, rendered as the text exposition format
+//! (version 0.0.4) on `GET /metrics`.
+//!
+//! - `countersign_requests_total{route, status}`: every response.
+//! - `countersign_verification_failures_total{code}`: authentication failures by wire code.
+//! - `countersign_verification_seconds`: histogram of authentication time (signature, key
+//!   lookup and body check).
+//! - `countersign_key_cache_hits_total`, `countersign_key_cache_misses_total`.
+//! - `countersign_upstream_seconds{route}`: histogram of gateway upstream latency (until the
+//!   response headers).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Histogram bucket upper bounds, in seconds.
+const VERIFY_BUCKETS: [f64; 10] = [
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+];
+const UPSTREAM_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+/// A cumulative histogram over fixed buckets.
+#[derive(Debug)]
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = self.bounds.iter().position(|b| secs <= *b)
+            && let Some(slot) = self.counts.get(i)
+        {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let total = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {total}");
+    }
+}
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    failures: Mutex<BTreeMap<&'static str, u64>>,
+    verification: Histogram,
+    upstream: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: Mutex::default(),
+            failures: Mutex::default(),
+            verification: Histogram::new(&VERIFY_BUCKETS),
+            upstream: Mutex::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a response for `route` (a fixed label such as `whoami`, `admin`, `gateway`).
+    pub fn request(&self, route: &'static str, status: u16) {
+        let mut map = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        *map.entry((route, status)).or_insert(0) += 1;
+    }
+
+    /// Counts an authentication failure by its wire code.
+    pub fn verification_failure(&self, code: &'static str) {
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        *map.entry(code).or_insert(0) += 1;
+    }
+
+    /// Records how long an authentication took.
+    pub fn verification_time(&self, elapsed: Duration) {
+        self.verification.observe(elapsed);
+    }
+
+    /// Records an upstream's latency for a gateway route prefix.
+    pub fn upstream_time(&self, prefix: &str, elapsed: Duration) {
+        let mut map = self.upstream.lock().unwrap_or_else(PoisonError::into_inner);
+        if !map.contains_key(prefix) {
+            map.insert(prefix.to_owned(), Histogram::new(&UPSTREAM_BUCKETS));
+        }
+        if let Some(histogram) = map.get(prefix) {
+            histogram.observe(elapsed);
+        }
+    }
+
+    /// The Prometheus text format; `cache` is the key cache's (hits, misses).
+    pub fn render(&self, cache: (u64, u64)) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP countersign_requests_total Responses by route and status.\n");
+        out.push_str("# TYPE countersign_requests_total counter\n");
+        for ((route, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "countersign_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP countersign_verification_failures_total Authentication failures by error code.\n",
+        );
+        out.push_str("# TYPE countersign_verification_failures_total counter\n");
+        for (code, n) in self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "countersign_verification_failures_total{{code=\"{code}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP countersign_verification_seconds Time to authenticate a request.\n");
+        out.push_str("# TYPE countersign_verification_seconds histogram\n");
+        self.verification
+            .render(&mut out, "countersign_verification_seconds", "");
+        for (name, value, help) in [
+            (
+                "countersign_key_cache_hits_total",
+                cache.0,
+                "Key lookups answered from the cache.",
+            ),
+            (
+                "countersign_key_cache_misses_total",
+                cache.1,
+                "Key lookups that went to the key store.",
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        }
+        out.push_str(
+            "# HELP countersign_upstream_seconds Gateway upstream latency until response headers.\n",
+        );
+        out.push_str("# TYPE countersign_upstream_seconds histogram\n");
+        for (prefix, histogram) in self
+            .upstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let label = format!("route=\"{}\"", escape(prefix));
+            histogram.render(&mut out, "countersign_upstream_seconds", &label);
+        }
+        out
+    }
+}
+
+/// Escapes a label value (`\`, `"` and newlines).
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_histograms() {
+        let m = Metrics::default();
+        m.request("whoami", 200);
+        m.request("whoami", 200);
+        m.request("whoami", 401);
+        m.verification_failure("SignatureDoesNotMatch");
+        m.verification_time(Duration::from_micros(3));
+        m.verification_time(Duration::from_micros(40));
+        m.upstream_time("/api", Duration::from_millis(2));
+        let text = m.render((2, 1));
+        for line in [
+            "countersign_requests_total{route=\"whoami\",status=\"200\"} 2",
+            "countersign_requests_total{route=\"whoami\",status=\"401\"} 1",
+            "countersign_verification_failures_total{code=\"SignatureDoesNotMatch\"} 1",
+            "countersign_verification_seconds_bucket{le=\"0.000005\"} 1",
+            "countersign_verification_seconds_bucket{le=\"0.00005\"} 2",
+            "countersign_verification_seconds_bucket{le=\"+Inf\"} 2",
+            "countersign_verification_seconds_count 2",
+            "countersign_key_cache_hits_total 2",
+            "countersign_key_cache_misses_total 1",
+            "countersign_upstream_seconds_bucket{route=\"/api\",le=\"0.0025\"} 1",
+            "countersign_upstream_seconds_count{route=\"/api\"} 1",
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "missing `{line}` in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,275 @@
+//! Per-principal and per-key permissions: authorization after authentication.
+//!
+//! A policy is a list of allow rules and optional deny rules that win:
+//!
+//! ```json
+//! {"allow": [{"methods": ["GET", "HEAD"], "paths": ["/api/**"]}],
+//!  "deny":  [{"methods": ["*"], "paths": ["/api/admin/**"]}]}
+//! ```
+//!
+//! A request is allowed when no deny rule matches it and some allow rule does. A rule matches
+//! when its method list holds the request method (or `*`) and one of its path globs matches the
+//! request path as sent (percent-encoded, without the query). In a glob, `*` matches any run of
+//! characters inside one segment (not `/`), `**` any run including `/`, and every other
+//! character itself. No policy means everything is allowed; a principal's policy and a key's
+//! policy must both allow a request (the key's can only narrow the principal's), and so must
+//! the narrowed policy of session credentials.
+
+use serde::{Deserialize, Serialize};
+
+/// Most rules in one policy, and most globs or methods in one rule.
+pub const MAX_RULES: usize = 100;
+/// Longest glob.
+pub const MAX_GLOB_LEN: usize = 1024;
+
+/// A policy document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Rules that allow; a request must match one.
+    pub allow: Vec<Rule>,
+    /// Rules that deny, whatever the allow rules say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<Rule>,
+}
+
+/// One rule: methods and path globs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// HTTP methods (upper case), or `*` for any.
+    pub methods: Vec<String>,
+    /// Path globs, each starting with `/`.
+    pub paths: Vec<String>,
+}
+
+/// Why a policy document was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Not JSON of the expected shape.
+    #[error(
+        "the policy is not valid JSON of the form {{\"allow\": [{{\"methods\": [...], \"paths\": [...]}}], \"deny\": [...]}}: {0}"
+    )]
+    Syntax(String),
+    /// Too many rules, methods or globs.
+    #[error("the policy has too many {0} (at most {MAX_RULES})")]
+    TooMany(&'static str),
+    /// A rule with no methods or no paths would never match.
+    #[error("every rule needs at least one method and one path")]
+    EmptyRule,
+    /// A method that is not an HTTP token.
+    #[error("`{0}` is not an HTTP method (use upper case, or `*`)")]
+    Method(String),
+    /// A glob that does not start with `/` or is too long.
+    #[error("path glob `{0}` must start with `/` and be at most {MAX_GLOB_LEN} characters")]
+    Glob(String),
+}
+
+/// Which rule set decided a denial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// A deny rule matched (its index).
+    DenyRule(usize),
+    /// No allow rule matched.
+    NoAllowRule,
+}
+
+impl Policy {
+    /// Parses and validates a policy document.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming what is wrong.
+    pub fn parse(json: &str) -> Result<Self, PolicyError> {
+        let policy: Self =
+            serde_json::from_str(json).map_err(|err| PolicyError::Syntax(err.to_string()))?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Checks limits and the form of methods and globs.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming what is wrong.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.allow.len() + self.deny.len() > MAX_RULES {
+            return Err(PolicyError::TooMany("rules"));
+        }
+        for rule in self.allow.iter().chain(&self.deny) {
+            if rule.methods.is_empty() || rule.paths.is_empty() {
+                return Err(PolicyError::EmptyRule);
+            }
+            if rule.methods.len() > MAX_RULES || rule.paths.len() > MAX_RULES {
+                return Err(PolicyError::TooMany("methods or paths in a rule"));
+            }
+            for method in &rule.methods {
+                let upper = method.bytes().all(|b| !b.is_ascii_lowercase());
+                if method != "*" && !(upper && countersign::is_token(method)) {
+                    return Err(PolicyError::Method(method.clone()));
+                }
+            }
+            for glob in &rule.paths {
+                if !glob.starts_with('/') || glob.len() > MAX_GLOB_LEN {
+                    return Err(PolicyError::Glob(glob.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `method` on `path` is allowed, and if not, why.
+    ///
+    /// # Errors
+    /// The [`Denial`].
+    pub fn check(&self, method: &str, path: &str) -> Result<(), Denial> {
+        if let Some(i) = self.deny.iter().position(|r| r.matches(method, path)) {
+            return Err(Denial::DenyRule(i));
+        }
+        if self.allow.iter().any(|r| r.matches(method, path)) {
+            Ok(())
+        } else {
+            Err(Denial::NoAllowRule)
+        }
+    }
+}
+
+impl Rule {
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.methods.iter().any(|m| m == "*" || m == method)
+            && self
+                .paths
+                .iter()
+                .any(|g| glob_matches(g.as_bytes(), path.as_bytes()))
+    }
+}
+
+/// `*` within a segment, `**` across segments, everything else literal. Iterative with
+/// backtracking to the last `*` and, when that cannot grow past a `/`, to the last `**`, so the
+/// cost stays bounded by about `glob.len() * path.len()`.
+fn glob_matches(glob: &[u8], path: &[u8]) -> bool {
+    let (mut g, mut p) = (0, 0);
+    // Backtrack points: (glob index after the star, path index the star has swallowed up to).
+    let mut single: Option<(usize, usize)> = None;
+    let mut double: Option<(usize, usize)> = None;
+    while p < path.len() {
+        if glob.get(g) == Some(&b'*') {
+            if glob.get(g + 1) == Some(&b'*') {
+                g += 2;
+                double = Some((g, p));
+                single = None;
+            } else {
+                g += 1;
+                single = Some((g, p));
+            }
+            continue;
+        }
+        if glob.get(g) == Some(&path[p]) {
+            g += 1;
+            p += 1;
+            continue;
+        }
+        if let Some((after, swallowed)) = single
+            && path[swallowed] != b'/'
+        {
+            single = Some((after, swallowed + 1));
+            (g, p) = (after, swallowed + 1);
+            continue;
+        }
+        let Some((after, swallowed)) = double else {
+            return false;
+        };
+        single = None;
+        double = Some((after, swallowed + 1));
+        (g, p) = (after, swallowed + 1);
+    }
+    glob[g..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(json: &str) -> Policy {
+        Policy::parse(json).unwrap()
+    }
+
+    #[test]
+    fn globs_match_within_and_across_segments() {
+        let cases = [
+            ("/api/*", "/api/x", true),
+            ("/api/*", "/api/x/y", false),
+            ("/api/**", "/api/x/y", true),
+            ("/api/**", "/api/", true),
+            ("/api/*/items", "/api/7/items", true),
+            ("/api/*/items", "/api/7/8/items", false),
+            ("/api/**/items", "/api/7/8/items", true),
+            ("/exact", "/exact", true),
+            ("/exact", "/exact/", false),
+            ("/a*b", "/aXXb", true),
+            ("/a*b", "/a/b", false),
+            ("/**", "/anything/at/all", true),
+            ("/files/*.txt", "/files/a.txt", true),
+            ("/files/*.txt", "/files/a.txt.gz", false),
+            ("/**/*.txt", "/a/b.txt/c.txt", true),
+            ("/**/*.txt", "/a/b.txt/c.gz", false),
+            ("/a/**/b/*", "/a/x/b/y/b/z", true),
+            ("/a/**/b/*", "/a/x/b/y/z", false),
+        ];
+        for (glob, path, want) in cases {
+            assert_eq!(
+                glob_matches(glob.as_bytes(), path.as_bytes()),
+                want,
+                "{glob} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn deny_rules_win_and_no_allow_rule_denies() {
+        let p = policy(
+            r#"{"allow":[{"methods":["GET","HEAD"],"paths":["/api/**"]},
+                          {"methods":["*"],"paths":["/api/uploads/*"]}],
+                "deny":[{"methods":["*"],"paths":["/api/admin/**"]}]}"#,
+        );
+        assert_eq!(p.check("GET", "/api/things"), Ok(()));
+        assert_eq!(p.check("PUT", "/api/uploads/a"), Ok(()));
+        assert_eq!(p.check("PUT", "/api/things"), Err(Denial::NoAllowRule));
+        assert_eq!(p.check("GET", "/api/admin/x"), Err(Denial::DenyRule(0)));
+        assert_eq!(p.check("GET", "/other"), Err(Denial::NoAllowRule));
+    }
+
+    #[test]
+    fn malformed_policies_are_refused_with_the_reason() {
+        let bad = [
+            ("{", "not valid JSON"),
+            (r#"{"deny":[]}"#, "not valid JSON"),
+            (
+                r#"{"allow":[{"methods":["GET"],"paths":["/x"],"extra":1}]}"#,
+                "not valid JSON",
+            ),
+            (
+                r#"{"allow":[{"methods":[],"paths":["/x"]}]}"#,
+                "at least one method",
+            ),
+            (
+                r#"{"allow":[{"methods":["get"],"paths":["/x"]}]}"#,
+                "not an HTTP method",
+            ),
+            (
+                r#"{"allow":[{"methods":["GET"],"paths":["x"]}]}"#,
+                "must start with `/`",
+            ),
+        ];
+        for (json, expected) in bad {
+            let err = Policy::parse(json).unwrap_err().to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn pathological_globs_stay_cheap() {
+        let glob = "/*a*a*a*a*a*a*a*a*a*a*b".as_bytes();
+        let path = format!("/{}", "a".repeat(4000));
+        assert!(!glob_matches(glob, path.as_bytes()));
+    }
+}

@@ -1,0 +1,605 @@
+//! The verifying gateway: requests under a `--route` prefix are authenticated like any other
+//! and then forwarded to the upstream with the caller's identity.
+//!
+//! What the upstream receives:
+//! - `X-Countersign-Principal`, `X-Countersign-Access-Key-Id` and `X-Countersign-Auth`
+//!   (`header`, `query` or `session`), and never a copy of those sent by the client: every
+//!   client header whose name starts with `x-countersign-` is dropped first;
+//! - no `Authorization` header, session token or presign query parameters, unless
+//!   `--forward-auth`;
+//! - no hop-by-hop headers (RFC 9110 §7.6.1: `Connection` and the headers it names,
+//!   `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`);
+//! - `X-Forwarded-For` (appended), `X-Forwarded-Host` and `X-Forwarded-Proto`.
+//!
+//! Bodies: a body is handed on only once its hash is known to match, except when it is larger
+//! than `--buffer-limit` with a signed `x-amz-content-sha256`; such a body streams through while
+//! hashed, and the last frame is held back until the hash is checked, so on a mismatch the
+//! upstream sees an aborted request, never a complete one (`spec/protocol.md`, "Gateway").
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Request, Uri};
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Caller;
+use crate::config::{GatewayArgs, GatewayRoute};
+use crate::error::{ApiError, Response, ResponseBody};
+
+/// Header with the authenticated principal's name.
+pub const PRINCIPAL_HEADER: &str = "x-countersign-principal";
+/// Header with the access key id that signed.
+pub const ACCESS_KEY_HEADER: &str = "x-countersign-access-key-id";
+/// Header with where the signature was (`header`, `query`, `session`).
+pub const AUTH_HEADER: &str = "x-countersign-auth";
+
+/// Presign query parameters (compared case-insensitively), removed unless `--forward-auth`.
+const PRESIGN_PARAMS: &[&str] = &[
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-date",
+    "x-amz-expires",
+    "x-amz-signedheaders",
+    "x-amz-signature",
+    "x-amz-security-token",
+];
+
+/// The client address of a request, put in its extensions by the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// The configured routes and the pooled upstream clients.
+pub struct Gateway {
+    routes: Vec<GatewayRoute>,
+    http1: Client<HttpConnector, ForwardBody>,
+    h2c: Client<HttpConnector, ForwardBody>,
+    forward_auth: bool,
+    timeout: Duration,
+    buffer_limit: u64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// The gateway for `args`; `None` without routes.
+    pub fn new(args: &GatewayArgs) -> Option<Self> {
+        if args.routes.is_empty() {
+            return None;
+        }
+        let mut routes = args.routes.clone();
+        // Longest prefix first, so the first match is the most specific.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(args.upstream_timeout));
+        let http1 = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector.clone());
+        let h2c = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .http2_only(true)
+            .build(connector);
+        Some(Self {
+            routes,
+            http1,
+            h2c,
+            forward_auth: args.forward_auth,
+            timeout: args.upstream_timeout,
+            buffer_limit: args.buffer_limit,
+        })
+    }
+
+    /// The route for `path`, if any (never for the server's own endpoints).
+    pub fn route(&self, path: &str) -> Option<&GatewayRoute> {
+        if is_own_endpoint(path) {
+            return None;
+        }
+        self.routes.iter().find(|r| prefix_matches(&r.prefix, path))
+    }
+
+    /// `--buffer-limit` in bytes.
+    pub fn buffer_limit(&self) -> u64 {
+        self.buffer_limit
+    }
+
+    /// Forwards an authenticated request and returns the upstream's response.
+    ///
+    /// # Errors
+    /// 502 `UpstreamUnavailable` when the upstream cannot be reached or fails, 504
+    /// `UpstreamTimeout` when it does not answer in time, and the body's own error (400
+    /// `XAmzContentSHA256Mismatch`, 413) when the body failed its check while streaming.
+    pub async fn forward(
+        &self,
+        route: &GatewayRoute,
+        parts: Parts,
+        body: ForwardBody,
+        caller: &Caller,
+    ) -> Result<Response, ApiError> {
+        let failure = body.failure.clone();
+        let request = self.upstream_request(route, parts, body, caller)?;
+        let client = if route.h2c { &self.h2c } else { &self.http1 };
+        let answer = tokio::time::timeout(self.timeout, client.request(request)).await;
+        let response = match answer {
+            Err(_) => {
+                return Err(ApiError::UpstreamTimeout(format!(
+                    "the upstream `{}` did not answer within {}s",
+                    route.authority,
+                    self.timeout.as_secs_f64()
+                )));
+            }
+            Ok(Err(err)) => {
+                if let Some(body_error) = failure.take() {
+                    return Err(body_error);
+                }
+                tracing::warn!(upstream = %route.authority, error = %error_chain(&err), "upstream request failed");
+                return Err(ApiError::UpstreamUnavailable(format!(
+                    "the upstream `{}` is unavailable",
+                    route.authority
+                )));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, ResponseBody::Right(body)))
+    }
+
+    fn upstream_request(
+        &self,
+        route: &GatewayRoute,
+        parts: Parts,
+        body: ForwardBody,
+        caller: &Caller,
+    ) -> Result<Request<ForwardBody>, ApiError> {
+        let Parts {
+            method,
+            uri,
+            mut headers,
+            extensions,
+            ..
+        } = parts;
+        let path = uri.path();
+        let rest = if route.prefix == "/" {
+            path
+        } else {
+            path.get(route.prefix.len()..).unwrap_or("")
+        };
+        let mut target = String::with_capacity(path.len() + route.base_path.len() + 16);
+        if route.base_path.is_empty() {
+            target.push_str(path);
+        } else {
+            target.push_str(&route.base_path);
+            target.push_str(rest);
+            if target.is_empty() {
+                target.push('/');
+            }
+        }
+        if let Some(query) = uri.query() {
+            let query = if self.forward_auth {
+                std::borrow::Cow::Borrowed(query)
+            } else {
+                std::borrow::Cow::Owned(strip_presign_params(query))
+            };
+            if !query.is_empty() {
+                target.push('?');
+                target.push_str(&query);
+            }
+        }
+        let upstream_uri = Uri::builder()
+            .scheme("http")
+            .authority(route.authority.as_str())
+            .path_and_query(target)
+            .build()
+            .map_err(|err| ApiError::InvalidRequest(format!("cannot forward this path: {err}")))?;
+        let original_host = headers.get(header::HOST).cloned();
+        strip_hop_by_hop(&mut headers);
+        let forged: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("x-countersign-"))
+            .cloned()
+            .collect();
+        for name in forged {
+            headers.remove(name);
+        }
+        if !self.forward_auth {
+            headers.remove(header::AUTHORIZATION);
+            headers.remove("x-amz-security-token");
+        }
+        headers.remove(header::HOST);
+        if route.h2c {
+            // HTTP/2 has no Host header: the authority travels in the URI.
+        } else if let Ok(host) = HeaderValue::from_str(&route.authority) {
+            headers.insert(header::HOST, host);
+        }
+        let identity =
+            |value: &str| HeaderValue::from_str(value).map_err(|_| ApiError::InternalError);
+        headers.insert(PRINCIPAL_HEADER, identity(&caller.principal)?);
+        headers.insert(ACCESS_KEY_HEADER, identity(&caller.access_key_id)?);
+        headers.insert(AUTH_HEADER, HeaderValue::from_static(caller.auth.as_str()));
+        forwarded_headers(&mut headers, &extensions, original_host);
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = upstream_uri;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+}
+
+/// `/v1/…`, `/livez`, `/readyz` and `/metrics` are always the server's own.
+fn is_own_endpoint(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/") || matches!(path, "/livez" | "/readyz" | "/metrics")
+}
+
+/// Whether `prefix` covers `path` on a segment boundary (`/api` covers `/api` and `/api/x`,
+/// not `/apix`).
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    prefix == "/"
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The query without presign parameters (names compared case-insensitively, raw text kept).
+fn strip_presign_params(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            !PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1), including those named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(name);
+    }
+}
+
+fn forwarded_headers(
+    headers: &mut HeaderMap,
+    extensions: &http::Extensions,
+    original_host: Option<HeaderValue>,
+) {
+    if let Some(PeerAddr(peer)) = extensions.get::<PeerAddr>() {
+        let ip = peer.ip().to_string();
+        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(previous) => format!("{previous}, {ip}"),
+            None => ip,
+        };
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert("x-forwarded-for", value);
+        }
+    }
+    if let Some(host) = original_host {
+        headers.insert("x-forwarded-host", host);
+    }
+    let proto = if extensions.get::<Tls>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+}
+
+/// Marks a request that arrived over TLS (in its extensions).
+#[derive(Debug, Clone, Copy)]
+pub struct Tls;
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Where a failed body check is reported to [`Gateway::forward`].
+#[derive(Debug, Clone, Default)]
+pub struct FailureSlot(Arc<Mutex<Option<ApiError>>>);
+
+impl FailureSlot {
+    fn set(&self, err: ApiError) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+    }
+
+    fn take(&self) -> Option<ApiError> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// The body handed to the upstream: bytes already checked, or a stream checked on the way.
+pub struct ForwardBody {
+    kind: Kind,
+    failure: FailureSlot,
+}
+
+enum Kind {
+    Checked(Full<Bytes>),
+    Streaming(Box<StreamCheck>),
+}
+
+/// A streamed body: counted against the size limit, and, when `expected` is set, hashed, with
+/// the latest frame held back until the end so that a mismatch aborts the upstream request
+/// before it is complete.
+struct StreamCheck {
+    inner: Incoming,
+    expected: Option<[u8; 32]>,
+    hasher: Sha256,
+    held: Option<Bytes>,
+    seen: u64,
+    limit: u64,
+    done: bool,
+}
+
+impl ForwardBody {
+    /// A body whose bytes were already read and checked.
+    pub fn checked(bytes: Bytes) -> Self {
+        Self {
+            kind: Kind::Checked(Full::new(bytes)),
+            failure: FailureSlot::default(),
+        }
+    }
+
+    /// A body streamed through, at most `limit` bytes; with `expected`, it must hash to it.
+    pub fn streaming(inner: Incoming, expected: Option<[u8; 32]>, limit: u64) -> Self {
+        Self {
+            kind: Kind::Streaming(Box::new(StreamCheck {
+                inner,
+                expected,
+                hasher: Sha256::new(),
+                held: None,
+                seen: 0,
+                limit,
+                done: false,
+            })),
+            failure: FailureSlot::default(),
+        }
+    }
+}
+
+/// Why a streamed body was cut off (the upstream sees the connection fail).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BodyRejected(String);
+
+impl Body for ForwardBody {
+    type Data = Bytes;
+    type Error = BodyRejected;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyRejected>>> {
+        let this = self.get_mut();
+        match &mut this.kind {
+            Kind::Checked(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
+            Kind::Streaming(check) => check.poll(cx, &this.failure),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Checked(full) => full.is_end_stream(),
+            Kind::Streaming(check) => check.done,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Checked(full) => full.size_hint(),
+            Kind::Streaming(check) => check.inner.size_hint(),
+        }
+    }
+}
+
+impl StreamCheck {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        failure: &FailureSlot,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyRejected>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => frame,
+            };
+            match frame {
+                Some(Err(err)) => {
+                    self.done = true;
+                    let err = ApiError::InvalidRequest(format!("reading the body failed: {err}"));
+                    let message = err.to_string();
+                    failure.set(err);
+                    return Poll::Ready(Some(Err(BodyRejected(message))));
+                }
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // Trailers are not forwarded.
+                    };
+                    self.seen = self.seen.saturating_add(data.len() as u64);
+                    if self.seen > self.limit {
+                        return self
+                            .reject(ApiError::EntityTooLarge { limit: self.limit }, failure);
+                    }
+                    if self.expected.is_none() {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    self.hasher.update(&data);
+                    if let Some(previous) = self.held.replace(data) {
+                        return Poll::Ready(Some(Ok(Frame::data(previous))));
+                    }
+                }
+                None => {
+                    self.done = true;
+                    let Some(expected) = self.expected else {
+                        return Poll::Ready(None);
+                    };
+                    let actual: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+                    if actual != expected {
+                        return self.reject(
+                            ApiError::XAmzContentSha256Mismatch {
+                                claimed: hex::encode(expected),
+                                computed: hex::encode(actual),
+                            },
+                            failure,
+                        );
+                    }
+                    return Poll::Ready(self.held.take().map(|data| Ok(Frame::data(data))));
+                }
+            }
+        }
+    }
+
+    fn reject(
+        &mut self,
+        err: ApiError,
+        failure: &FailureSlot,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyRejected>>> {
+        self.done = true;
+        self.held = None;
+        let message = err.to_string();
+        failure.set(err);
+        Poll::Ready(Some(Err(BodyRejected(message))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_route;
+
+    #[test]
+    fn prefixes_match_on_segment_boundaries() {
+        assert!(prefix_matches("/api", "/api"));
+        assert!(prefix_matches("/api", "/api/x"));
+        assert!(!prefix_matches("/api", "/apix"));
+        assert!(prefix_matches("/", "/anything"));
+    }
+
+    #[test]
+    fn own_endpoints_win_over_a_catch_all_route() {
+        let args = GatewayArgs {
+            routes: vec![parse_route("/=http://127.0.0.1:1").unwrap()],
+            ..GatewayArgs::default()
+        };
+        let gateway = Gateway::new(&args).unwrap();
+        for own in ["/v1/whoami", "/v1", "/livez", "/readyz", "/metrics"] {
+            assert!(gateway.route(own).is_none(), "{own}");
+        }
+        assert!(gateway.route("/v1x").is_some());
+        assert!(gateway.route("/other").is_some());
+    }
+
+    #[test]
+    fn the_longest_prefix_wins() {
+        let args = GatewayArgs {
+            routes: vec![
+                parse_route("/api=http://a:1").unwrap(),
+                parse_route("/api/v2=http://b:1").unwrap(),
+            ],
+            ..GatewayArgs::default()
+        };
+        let gateway = Gateway::new(&args).unwrap();
+        assert_eq!(gateway.route("/api/v2/x").unwrap().authority, "b:1");
+        assert_eq!(gateway.route("/api/v3").unwrap().authority, "a:1");
+    }
+
+    #[test]
+    fn route_flags_are_checked() {
+        let route = parse_route("/api/=h2c://up:9000/base/").unwrap();
+        assert_eq!(route.prefix, "/api");
+        assert!(route.h2c);
+        assert_eq!(route.authority, "up:9000");
+        assert_eq!(route.base_path, "/base");
+        for bad in [
+            "api=http://x",
+            "/v1=http://x",
+            "/v1/things=http://x",
+            "/api",
+            "/api=https://x",
+            "/api=http://",
+            "/api=http://user@x",
+            "/api=http://x?y",
+        ] {
+            assert!(parse_route(bad).is_err(), "{bad}");
+        }
+        let message = parse_route("/v1/x=http://up").unwrap_err();
+        assert!(message.contains("/v1/"), "{message}");
+    }
+
+    #[test]
+    fn presign_parameters_are_removed_case_insensitively() {
+        assert_eq!(
+            strip_presign_params("a=1&X-Amz-Signature=abc&x-amz-credential=k&b=2"),
+            "a=1&b=2"
+        );
+        assert_eq!(strip_presign_params("X-Amz-Date=1"), "");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+    }
+}
