@@ -17,4 +17,5 @@ mod e2e {
     mod gateway;
     mod request;
     mod server;
+    mod sessions;
 }

@@ -28,16 +28,20 @@ use countersign::Verifier;
 
 use crate::auth::{self, Caller};
 use crate::clock::SharedClock;
-use crate::config::GatewayRoute;
-use crate::config::ServeArgs;
+use crate::config::{GatewayRoute, MAX_SESSION_TTL, ServeArgs, SessionArgs};
 use crate::error::{ApiError, ErrorRendering, Response, ResponseBody, json_response};
 use crate::metrics::Metrics;
-use crate::proxy::{Gateway, PeerAddr, Tls};
+use crate::password::Passwords;
+use crate::proxy::{Gateway, Tls};
 use crate::routes;
+use crate::session_token::SessionSealer;
+use crate::sessions::{self, PeerAddr, SessionCache};
 use crate::store::KeyStore;
 use crate::store::cache::KeyCache;
+use crate::store::family_cache::FamilyCache;
 use crate::store::last_used::{LastUsed, spawn_flusher};
 use crate::store::sea::SeaKeyStore;
+use crate::throttle::{LoginThrottle, ThrottleLimits};
 use crate::{RunError, open_store};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -53,6 +57,12 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct App {
     store: Arc<SeaKeyStore>,
     cache: KeyCache<SeaKeyStore>,
+    families: FamilyCache<SeaKeyStore>,
+    sealer: SessionSealer,
+    opened_sessions: SessionCache,
+    passwords: Passwords,
+    throttle: LoginThrottle,
+    sessions: SessionArgs,
     last_used: Arc<LastUsed>,
     clock: SharedClock,
     verifier: Verifier,
@@ -101,8 +111,19 @@ impl App {
     /// State over an opened (and migrated) store.
     pub fn new(store: SeaKeyStore, clock: SharedClock, args: &ServeArgs) -> Self {
         let store = Arc::new(store);
+        let sessions = &args.sessions;
         Self {
             cache: KeyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
+            families: FamilyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
+            sealer: SessionSealer::new(store.master_key(), &[]),
+            opened_sessions: SessionCache::default(),
+            passwords: Passwords::new(),
+            throttle: LoginThrottle::new(ThrottleLimits {
+                per_principal: sessions.login_max_failures,
+                per_address: sessions.login_max_failures_per_address,
+                window: sessions.login_lockout,
+            }),
+            sessions: sessions.clone(),
             store,
             last_used: Arc::new(LastUsed::default()),
             clock,
@@ -127,6 +148,36 @@ impl App {
     /// The key cache.
     pub fn cache(&self) -> &KeyCache<SeaKeyStore> {
         &self.cache
+    }
+
+    /// The session-family cache (revocation and ban checks of session requests).
+    pub fn families(&self) -> &FamilyCache<SeaKeyStore> {
+        &self.families
+    }
+
+    /// Seals and opens session tokens.
+    pub fn sealer(&self) -> &SessionSealer {
+        &self.sealer
+    }
+
+    /// Session tokens already opened, so repeat requests skip decryption.
+    pub fn opened_sessions(&self) -> &SessionCache {
+        &self.opened_sessions
+    }
+
+    /// Password hashing.
+    pub fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
+    /// The failed-login throttle.
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.throttle
+    }
+
+    /// The session flags.
+    pub fn sessions(&self) -> &SessionArgs {
+        &self.sessions
     }
 
     /// The clock.
@@ -274,6 +325,10 @@ impl App {
     ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
         if let Some(response) = self.unsigned_route(&request).await {
             return Ok((response, None));
+        }
+        if sessions::is_unsigned_path(request.uri().path()) {
+            let response = sessions::unsigned(self, request).await;
+            return response.map(|r| (r, None)).map_err(|err| (err, None));
         }
         if let Some(route) = self
             .gateway
@@ -439,6 +494,12 @@ impl Server {
         } = self;
         let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, app.clone())));
         let (stop_flusher, flusher_stop) = watch::channel(false);
+        let gc = spawn_gc(
+            app.store.clone(),
+            clock.clone(),
+            app.sessions.gc_interval,
+            flusher_stop.clone(),
+        );
         let flusher = spawn_flusher(
             app.store.clone(),
             app.last_used.clone(),
@@ -455,8 +516,42 @@ impl Server {
         if flusher.await.is_err() {
             tracing::warn!("last_used flusher ended abnormally");
         }
+        if gc.await.is_err() {
+            tracing::warn!("refresh-token cleanup task ended abnormally");
+        }
         close_store(app).await
     }
+}
+
+/// Deletes expired and revoked refresh tokens every `interval` until `stop` turns true.
+fn spawn_gc(
+    store: Arc<SeaKeyStore>,
+    clock: SharedClock,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                _ = stop.changed() => return,
+            }
+            let now = crate::clock::unix_seconds(clock.now());
+            match store.gc(now, keep_expired_families()).await {
+                Ok(report) => tracing::info!(
+                    deleted_refresh_tokens = report.deleted_refresh_tokens,
+                    deleted_families = report.deleted_families,
+                    "refresh-token cleanup"
+                ),
+                Err(err) => tracing::warn!(error = %err, "refresh-token cleanup failed"),
+            }
+        }
+    })
+}
+
+/// How long an expired family is kept: a session issued from it may live this much longer.
+pub fn keep_expired_families() -> i64 {
+    i64::try_from(MAX_SESSION_TTL.as_secs()).unwrap_or(i64::MAX)
 }
 
 async fn accept_loop(
@@ -539,7 +634,7 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app.clone();
-        let peer = PeerAddr(self.peer);
+        let peer = PeerAddr(self.peer.ip());
         let service = service_fn(move |mut request: Request<Incoming>| {
             let app = app.clone();
             request.extensions_mut().insert(peer);

@@ -19,6 +19,7 @@ use crate::clock::unix_seconds;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
 use crate::proxy::ForwardBody;
+use crate::sessions;
 use crate::store::KeyStatus;
 use crate::store::cache::CachedKey;
 
@@ -33,6 +34,8 @@ pub struct Caller {
     pub auth: AuthMethod,
     /// Whether the principal may call the admin API.
     pub admin: bool,
+    /// The session family (login) for session credentials; `None` for long-term keys.
+    pub family: Option<String>,
 }
 
 /// Where a request carried its signature.
@@ -42,6 +45,8 @@ pub enum AuthMethod {
     Header,
     /// Presigned URL query parameters.
     Query,
+    /// Session credentials from `/v1/auth/login` (header or presigned).
+    Session,
 }
 
 impl AuthMethod {
@@ -50,6 +55,7 @@ impl AuthMethod {
         match self {
             Self::Header => "header",
             Self::Query => "query",
+            Self::Session => "session",
         }
     }
 }
@@ -79,6 +85,9 @@ pub struct HashedBody {
 
 /// Authenticates `request`, returning the caller and the checked body.
 ///
+/// Session credentials (`ASCS…` ids) branch off to [`sessions::authenticate`] before the
+/// key store is consulted.
+///
 /// Order: parse and check the signature's form, scope and time (no I/O); look the key up
 /// (cache, then store); read and hash the body under the size limit; check the signature
 /// and the body hash; then the principal's flags. A request without a valid signature
@@ -95,6 +104,10 @@ pub async fn authenticate(
     let view = request_view(&parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
+    let id = pending.access_key_id();
+    if let Some(session) = sessions::session_claims(app, id, pending.session_token(), now)? {
+        return sessions::authenticate(app, pending, session, body).await;
+    }
     let key = active_key(app, pending.access_key_id()).await?;
     let body = read_body(body, app.max_body()).await?;
     let verified = pending.finish(&key.signing_keys, Some(&body.sha256))?;
@@ -110,6 +123,7 @@ pub async fn authenticate(
         access_key_id: key.access_key_id.clone(),
         auth: AuthMethod::from(verified.location),
         admin: key.admin,
+        family: None,
     };
     Ok((caller, body.bytes))
 }
@@ -133,7 +147,17 @@ pub async fn authenticate_for_gateway(
     let view = request_view(parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
-    let key = active_key(app, pending.access_key_id()).await?;
+    let id = pending.access_key_id();
+    let session = sessions::session_claims(app, id, pending.session_token(), now)?;
+    let key = match session {
+        Some(_) => None,
+        None => Some(active_key(app, id).await?),
+    };
+    let keys = match (&session, &key) {
+        (Some(session), _) => &session.keys,
+        (None, Some(key)) => &key.signing_keys,
+        (None, None) => return Err(ApiError::InternalError),
+    };
     let max_body = app.max_body();
     let (verified, body) = match pending.payload_claim() {
         PayloadClaim::BodyHash => {
@@ -144,11 +168,11 @@ pub async fn authenticate_for_gateway(
                 }
                 other => other,
             })?;
-            let verified = pending.finish(&key.signing_keys, Some(&read.sha256))?;
+            let verified = pending.finish(keys, Some(&read.sha256))?;
             (verified, ForwardBody::checked(read.bytes))
         }
         PayloadClaim::Declared(declared) => {
-            let verified = pending.finish(&key.signing_keys, None)?;
+            let verified = pending.finish(keys, None)?;
             let small = body.size_hint().upper().is_some_and(|n| n <= buffer_limit);
             let body = if small {
                 let read = read_body(body, max_body).await?;
@@ -165,22 +189,30 @@ pub async fn authenticate_for_gateway(
             (verified, body)
         }
         _ => {
-            let verified = pending.finish(&key.signing_keys, None)?;
+            let verified = pending.finish(keys, None)?;
             (verified, ForwardBody::streaming(body, None, max_body))
         }
     };
-    if !key.principal_enabled {
-        return Err(ApiError::access_denied(format!(
-            "principal `{}` is disabled",
-            key.principal
-        )));
-    }
-    app.last_used().touch(&key.access_key_id, unix_seconds(now));
-    let caller = Caller {
-        principal: key.principal.clone(),
-        access_key_id: key.access_key_id.clone(),
-        auth: AuthMethod::from(verified.location),
-        admin: key.admin,
+    let location = AuthMethod::from(verified.location);
+    let caller = match (session, key) {
+        (Some(session), _) => sessions::session_caller(app, &session).await?,
+        (None, Some(key)) => {
+            if !key.principal_enabled {
+                return Err(ApiError::access_denied(format!(
+                    "principal `{}` is disabled",
+                    key.principal
+                )));
+            }
+            app.last_used().touch(&key.access_key_id, unix_seconds(now));
+            Caller {
+                principal: key.principal.clone(),
+                access_key_id: key.access_key_id.clone(),
+                auth: location,
+                admin: key.admin,
+                family: None,
+            }
+        }
+        (None, None) => return Err(ApiError::InternalError),
     };
     Ok((caller, body))
 }

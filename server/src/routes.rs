@@ -1,4 +1,4 @@
-//! The signed routes: `whoami` and the admin API. Only authenticated requests get here.
+//! The signed routes: `whoami`, logout and the admin API. Only authenticated requests get here.
 
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::clock::unix_seconds;
 use crate::error::{ApiError, Response, json_response, typed_json_response};
+use crate::sessions;
 use crate::store::{KeyStatus, KeyStore};
 
 /// A route of the signed API, with its path parameters decoded.
@@ -24,6 +25,12 @@ pub enum Route {
     PrincipalKeys(String),
     /// `/v1/keys/{id}`
     Key(String),
+    /// `/v1/principals/{name}/password`
+    PrincipalPassword(String),
+    /// `/v1/auth/logout`
+    Logout,
+    /// `/v1/auth/logout-all`
+    LogoutAll,
 }
 
 impl Route {
@@ -47,6 +54,9 @@ impl Route {
             ["principals", name] => decode(name).map(Self::Principal),
             ["principals", name, "keys"] => decode(name).map(Self::PrincipalKeys),
             ["keys", id] => decode(id).map(Self::Key),
+            ["principals", name, "password"] => decode(name).map(Self::PrincipalPassword),
+            ["auth", "logout"] => Some(Self::Logout),
+            ["auth", "logout-all"] => Some(Self::LogoutAll),
             _ => None,
         }
     }
@@ -58,11 +68,13 @@ impl Route {
             Self::Principals | Self::PrincipalKeys(_) => "GET, POST",
             Self::Principal(_) => "PATCH",
             Self::Key(_) => "PATCH, DELETE",
+            Self::PrincipalPassword(_) => "PUT",
+            Self::Logout | Self::LogoutAll => "POST",
         }
     }
 
     fn is_admin(&self) -> bool {
-        !matches!(self, Self::Whoami)
+        !matches!(self, Self::Whoami | Self::Logout | Self::LogoutAll)
     }
 }
 
@@ -107,6 +119,9 @@ async fn dispatch(
         (Route::PrincipalKeys(name), _) => list_keys(app, &name).await,
         (Route::Key(id), "PATCH") => patch_key(app, &id, body).await,
         (Route::Key(id), _) => delete_key(app, &id).await,
+        (Route::PrincipalPassword(name), _) => sessions::set_password(app, &name, body).await,
+        (Route::Logout, _) => sessions::logout(app, caller).await,
+        (Route::LogoutAll, _) => sessions::logout_all(app, caller).await,
     }
 }
 
@@ -166,6 +181,7 @@ async fn patch_principal(app: &App, name: &str, body: &[u8]) -> Result<Response,
         .set_principal_enabled(name, request.enabled)
         .await?;
     app.cache().invalidate_principal(name);
+    app.families().invalidate_principal(name);
     Ok(json_response(StatusCode::OK, &json!(principal)))
 }
 

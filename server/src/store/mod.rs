@@ -5,10 +5,12 @@
 
 pub mod cache;
 pub mod entity;
+pub mod family_cache;
 pub mod keys;
 pub mod last_used;
 pub mod master_key;
 pub mod sea;
+pub mod sessions;
 
 use std::fmt;
 use std::future::Future;

@@ -69,7 +69,17 @@ impl SeaKeyStore {
         Ok(())
     }
 
-    async fn find_principal(&self, name: &str) -> Result<principal::Model, StoreError> {
+    /// The master key, for deriving the session-token key.
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.master_key
+    }
+
+    /// The connection pool, for the other store modules.
+    pub(super) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub(super) async fn find_principal(&self, name: &str) -> Result<principal::Model, StoreError> {
         principal::Entity::find_by_id(name.to_owned())
             .one(&self.db)
             .await?
@@ -282,7 +292,10 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Takes a write lock on the principal's row (PostgreSQL row lock, SQLite write lock), so
 /// that concurrent key creations for one principal cannot both pass the limit check.
-async fn lock_principal<C: ConnectionTrait>(conn: &C, name: &str) -> Result<(), StoreError> {
+pub(super) async fn lock_principal<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+) -> Result<(), StoreError> {
     let result = principal::Entity::update_many()
         .col_expr(
             principal::Column::Admin,
