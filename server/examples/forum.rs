@@ -31,7 +31,7 @@ use countersign_server::clock::{SystemClock, unix_seconds};
 use countersign_server::config::ServeArgs;
 use countersign_server::error::{ApiError, ErrorRendering, Response, json_response};
 use countersign_server::open_store;
-use countersign_server::proxy::PeerAddr;
+use countersign_server::sessions::PeerAddr;
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -177,7 +177,7 @@ async fn connection(forum: Arc<Forum>, stream: tokio::net::TcpStream, peer: Sock
     let service = service_fn(move |mut request: Request<Incoming>| {
         let forum = forum.clone();
         // Login throttling counts failures per client address.
-        request.extensions_mut().insert(PeerAddr(peer));
+        request.extensions_mut().insert(PeerAddr(peer.ip()));
         async move { Ok::<_, Infallible>(forum.handle(request).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()

@@ -32,10 +32,10 @@ use crate::config::{GatewayRoute, MAX_SESSION_TTL, ServeArgs, SessionArgs};
 use crate::error::{ApiError, ErrorRendering, Response, ResponseBody, json_response};
 use crate::metrics::Metrics;
 use crate::password::Passwords;
-use crate::proxy::{Gateway, PeerAddr, Tls};
+use crate::proxy::{Gateway, Tls};
 use crate::routes;
 use crate::session_token::SessionSealer;
-use crate::sessions::{self, SessionCache};
+use crate::sessions::{self, PeerAddr, SessionCache};
 use crate::store::KeyStore;
 use crate::store::cache::KeyCache;
 use crate::store::family_cache::FamilyCache;
@@ -634,7 +634,7 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app.clone();
-        let peer = PeerAddr(self.peer);
+        let peer = PeerAddr(self.peer.ip());
         let service = service_fn(move |mut request: Request<Incoming>| {
             let app = app.clone();
             request.extensions_mut().insert(peer);

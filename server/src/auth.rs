@@ -148,14 +148,16 @@ pub async fn authenticate_for_gateway(
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
     let id = pending.access_key_id();
-    if let Some(session) = sessions::session_claims(app, id, pending.session_token(), now)? {
-        // Session requests are checked with their body read (up to the buffer limit).
-        let limit = buffer_limit.min(app.max_body());
-        let (caller, bytes) =
-            sessions::authenticate_within(app, pending, session, body, limit).await?;
-        return Ok((caller, ForwardBody::checked(bytes)));
-    }
-    let key = active_key(app, pending.access_key_id()).await?;
+    let session = sessions::session_claims(app, id, pending.session_token(), now)?;
+    let key = match session {
+        Some(_) => None,
+        None => Some(active_key(app, id).await?),
+    };
+    let keys = match (&session, &key) {
+        (Some(session), _) => &session.keys,
+        (None, Some(key)) => &key.signing_keys,
+        (None, None) => return Err(ApiError::InternalError),
+    };
     let max_body = app.max_body();
     let (verified, body) = match pending.payload_claim() {
         PayloadClaim::BodyHash => {
@@ -166,11 +168,11 @@ pub async fn authenticate_for_gateway(
                 }
                 other => other,
             })?;
-            let verified = pending.finish(&key.signing_keys, Some(&read.sha256))?;
+            let verified = pending.finish(keys, Some(&read.sha256))?;
             (verified, ForwardBody::checked(read.bytes))
         }
         PayloadClaim::Declared(declared) => {
-            let verified = pending.finish(&key.signing_keys, None)?;
+            let verified = pending.finish(keys, None)?;
             let small = body.size_hint().upper().is_some_and(|n| n <= buffer_limit);
             let body = if small {
                 let read = read_body(body, max_body).await?;
@@ -187,23 +189,30 @@ pub async fn authenticate_for_gateway(
             (verified, body)
         }
         _ => {
-            let verified = pending.finish(&key.signing_keys, None)?;
+            let verified = pending.finish(keys, None)?;
             (verified, ForwardBody::streaming(body, None, max_body))
         }
     };
-    if !key.principal_enabled {
-        return Err(ApiError::access_denied(format!(
-            "principal `{}` is disabled",
-            key.principal
-        )));
-    }
-    app.last_used().touch(&key.access_key_id, unix_seconds(now));
-    let caller = Caller {
-        principal: key.principal.clone(),
-        access_key_id: key.access_key_id.clone(),
-        auth: AuthMethod::from(verified.location),
-        admin: key.admin,
-        family: None,
+    let location = AuthMethod::from(verified.location);
+    let caller = match (session, key) {
+        (Some(session), _) => sessions::session_caller(app, &session).await?,
+        (None, Some(key)) => {
+            if !key.principal_enabled {
+                return Err(ApiError::access_denied(format!(
+                    "principal `{}` is disabled",
+                    key.principal
+                )));
+            }
+            app.last_used().touch(&key.access_key_id, unix_seconds(now));
+            Caller {
+                principal: key.principal.clone(),
+                access_key_id: key.access_key_id.clone(),
+                auth: location,
+                admin: key.admin,
+                family: None,
+            }
+        }
+        (None, None) => return Err(ApiError::InternalError),
     };
     Ok((caller, body))
 }

@@ -240,85 +240,6 @@ pub struct ServeArgs {
     pub sessions: SessionArgs,
 }
 
-/// Flags of `POST /v1/auth/login` and the sessions it starts (issue #5).
-#[derive(Debug, Clone, Args)]
-pub struct SessionArgs {
-    /// Lifetime of session credentials from login or refresh (1s to 12h).
-    #[arg(long, env = "COUNTERSIGN_SESSION_TTL", default_value = "15m", value_parser = parse_session_ttl)]
-    pub session_ttl: Duration,
-    /// Lifetime of a refresh token; each refresh issues a new one with a fresh lifetime.
-    #[arg(long, env = "COUNTERSIGN_REFRESH_TTL", default_value = "30d", value_parser = parse_duration)]
-    pub refresh_ttl: Duration,
-    /// How long after a refresh token is spent presenting it again is forgiven (concurrent
-    /// refreshes from two tabs); later, it revokes the whole session. `0s` disables it.
-    #[arg(long, env = "COUNTERSIGN_REFRESH_GRACE", default_value = "10s", value_parser = parse_duration)]
-    pub refresh_grace: Duration,
-    /// Live sessions (refresh-token families) per principal; a new login past it revokes
-    /// the oldest (1-1000).
-    #[arg(
-        long,
-        env = "COUNTERSIGN_MAX_SESSIONS_PER_PRINCIPAL",
-        default_value_t = 10,
-        value_parser = clap::value_parser!(u32).range(1..=1000)
-    )]
-    pub max_sessions_per_principal: u32,
-    /// Failed logins per principal name within `--login-lockout` before 429.
-    #[arg(
-        long,
-        env = "COUNTERSIGN_LOGIN_MAX_FAILURES",
-        default_value_t = 5,
-        value_parser = clap::value_parser!(u32).range(1..)
-    )]
-    pub login_max_failures: u32,
-    /// Failed logins per client address within `--login-lockout` before 429.
-    #[arg(
-        long,
-        env = "COUNTERSIGN_LOGIN_MAX_FAILURES_PER_ADDRESS",
-        default_value_t = 20,
-        value_parser = clap::value_parser!(u32).range(1..)
-    )]
-    pub login_max_failures_per_address: u32,
-    /// Window in which failed logins are counted, from the first failure.
-    #[arg(long, env = "COUNTERSIGN_LOGIN_LOCKOUT", default_value = "15m", value_parser = parse_duration)]
-    pub login_lockout: Duration,
-    /// How often expired and revoked refresh tokens are deleted (see `countersign-server gc`).
-    #[arg(long, env = "COUNTERSIGN_GC_INTERVAL", default_value = "1h", value_parser = parse_positive_duration)]
-    pub gc_interval: Duration,
-}
-
-/// Longest `--session-ttl`.
-pub const MAX_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-
-/// Parses `--session-ttl`: a duration from 1 s to 12 h.
-///
-/// # Errors
-/// [`UnitError`] for a malformed value or one outside the bounds.
-pub fn parse_session_ttl(text: &str) -> Result<Duration, UnitError> {
-    let ttl = parse_duration(text)?;
-    if ttl < Duration::from_secs(1) || ttl > MAX_SESSION_TTL {
-        return Err(UnitError::OutOfRange {
-            value: text.to_owned(),
-            bounds: "1s to 12h",
-        });
-    }
-    Ok(ttl)
-}
-
-/// Parses a duration that must not be zero.
-///
-/// # Errors
-/// [`UnitError`] for a malformed or zero value.
-pub fn parse_positive_duration(text: &str) -> Result<Duration, UnitError> {
-    let duration = parse_duration(text)?;
-    if duration.is_zero() {
-        return Err(UnitError::OutOfRange {
-            value: text.to_owned(),
-            bounds: "more than 0",
-        });
-    }
-    Ok(duration)
-}
-
 /// Flags of the verifying gateway (`--route`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct GatewayArgs {
@@ -411,6 +332,85 @@ pub fn parse_route(text: &str) -> Result<GatewayRoute, String> {
         authority: authority.to_owned(),
         base_path: path.trim_end_matches('/').to_owned(),
     })
+}
+
+/// Flags of `POST /v1/auth/login` and the sessions it starts (issue #5).
+#[derive(Debug, Clone, Args)]
+pub struct SessionArgs {
+    /// Lifetime of session credentials from login or refresh (1s to 12h).
+    #[arg(long, env = "COUNTERSIGN_SESSION_TTL", default_value = "15m", value_parser = parse_session_ttl)]
+    pub session_ttl: Duration,
+    /// Lifetime of a refresh token; each refresh issues a new one with a fresh lifetime.
+    #[arg(long, env = "COUNTERSIGN_REFRESH_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub refresh_ttl: Duration,
+    /// How long after a refresh token is spent presenting it again is forgiven (concurrent
+    /// refreshes from two tabs); later, it revokes the whole session. `0s` disables it.
+    #[arg(long, env = "COUNTERSIGN_REFRESH_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub refresh_grace: Duration,
+    /// Live sessions (refresh-token families) per principal; a new login past it revokes
+    /// the oldest (1-1000).
+    #[arg(
+        long,
+        env = "COUNTERSIGN_MAX_SESSIONS_PER_PRINCIPAL",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub max_sessions_per_principal: u32,
+    /// Failed logins per principal name within `--login-lockout` before 429.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_LOGIN_MAX_FAILURES",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub login_max_failures: u32,
+    /// Failed logins per client address within `--login-lockout` before 429.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub login_max_failures_per_address: u32,
+    /// Window in which failed logins are counted, from the first failure.
+    #[arg(long, env = "COUNTERSIGN_LOGIN_LOCKOUT", default_value = "15m", value_parser = parse_duration)]
+    pub login_lockout: Duration,
+    /// How often expired and revoked refresh tokens are deleted (see `countersign-server gc`).
+    #[arg(long, env = "COUNTERSIGN_GC_INTERVAL", default_value = "1h", value_parser = parse_positive_duration)]
+    pub gc_interval: Duration,
+}
+
+/// Longest `--session-ttl`.
+pub const MAX_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// Parses `--session-ttl`: a duration from 1 s to 12 h.
+///
+/// # Errors
+/// [`UnitError`] for a malformed value or one outside the bounds.
+pub fn parse_session_ttl(text: &str) -> Result<Duration, UnitError> {
+    let ttl = parse_duration(text)?;
+    if ttl < Duration::from_secs(1) || ttl > MAX_SESSION_TTL {
+        return Err(UnitError::OutOfRange {
+            value: text.to_owned(),
+            bounds: "1s to 12h",
+        });
+    }
+    Ok(ttl)
+}
+
+/// Parses a duration that must not be zero.
+///
+/// # Errors
+/// [`UnitError`] for a malformed or zero value.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, UnitError> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(UnitError::OutOfRange {
+            value: text.to_owned(),
+            bounds: "more than 0",
+        });
+    }
+    Ok(duration)
 }
 
 /// Why a duration or size flag was refused.

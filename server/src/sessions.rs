@@ -30,7 +30,6 @@ use crate::app::App;
 use crate::auth::{AuthMethod, Caller, read_body};
 use crate::clock::unix_seconds;
 use crate::error::{ApiError, Response, json_response};
-use crate::proxy::PeerAddr;
 use crate::session_token::{SESSION_KEY_ID_PREFIX, SessionClaims, is_session_key_id};
 use crate::store::StoreError;
 use crate::store::keys::new_secret;
@@ -45,12 +44,16 @@ const MAX_AUTH_BODY: u64 = 16 * 1024;
 /// Bytes of entropy in a refresh token.
 const REFRESH_TOKEN_BYTES: usize = 32;
 
+/// The client's address, put in request extensions by the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub IpAddr);
+
 /// Serves the unsigned login and refresh paths; `None` for any other path.
 pub async fn unsigned(app: &App, request: http::Request<Incoming>) -> Result<Response, ApiError> {
     let peer = request
         .extensions()
         .get::<PeerAddr>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
     if request.method() != http::Method::POST {
         return Err(ApiError::MethodNotAllowed { allowed: "POST" });
     }
@@ -182,24 +185,21 @@ pub async fn authenticate(
     opened: Arc<OpenedSession>,
     body: Incoming,
 ) -> Result<(Caller, Bytes), ApiError> {
-    authenticate_within(app, pending, opened, body, app.max_body()).await
-}
-
-/// [`authenticate`] with the body read up to `limit` bytes (the gateway's buffer limit).
-///
-/// # Errors
-/// As [`authenticate`]; 413 past `limit`.
-pub async fn authenticate_within(
-    app: &App,
-    pending: countersign::Pending<'_>,
-    opened: Arc<OpenedSession>,
-    body: Incoming,
-    limit: u64,
-) -> Result<(Caller, Bytes), ApiError> {
-    let body = read_body(body, limit).await?;
+    let body = read_body(body, app.max_body()).await?;
     pending
         .finish(&opened.keys, Some(&body.sha256))
         .map_err(ApiError::from)?;
+    let caller = session_caller(app, &opened).await?;
+    Ok((caller, body.bytes))
+}
+
+/// The caller of a request whose signature checked out under session credentials: the
+/// session must not be revoked and its principal must be enabled (cached like keys).
+///
+/// # Errors
+/// 401 `InvalidToken` for a revoked session, 403 for a disabled principal, 503 when the store
+/// cannot answer.
+pub async fn session_caller(app: &App, opened: &OpenedSession) -> Result<Caller, ApiError> {
     let claims = &opened.claims;
     let state = app
         .families()
@@ -215,14 +215,13 @@ pub async fn authenticate_within(
             claims.principal
         )));
     }
-    let caller = Caller {
+    Ok(Caller {
         principal: claims.principal.clone(),
         access_key_id: claims.access_key_id.clone(),
         auth: AuthMethod::Session,
         admin: state.admin,
         family: Some(claims.family.clone()),
-    };
-    Ok((caller, body.bytes))
+    })
 }
 
 /// `POST /v1/auth/logout`: revokes the caller's session family.

@@ -528,7 +528,7 @@ mod tests {
     }
 
     /// Replicas starting together on a fresh PostgreSQL database all migrate successfully
-    /// (before the retry, most of six concurrent `migrate` runs failed on pg_type).
+    /// (before the retry, some of six concurrent `migrate` runs failed on pg_type).
     #[tokio::test]
     async fn concurrent_migrations_on_a_fresh_postgres_database_all_succeed() {
         let Ok(url) = std::env::var(POSTGRES_ENV) else {
