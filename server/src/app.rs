@@ -26,12 +26,13 @@ use tokio_rustls::TlsAcceptor;
 
 use countersign::Verifier;
 
-use crate::auth::{self, Caller};
+use crate::auth::{self, AuthMethod, Caller};
 use crate::clock::SharedClock;
 use crate::config::{GatewayRoute, MAX_SESSION_TTL, ServeArgs, SessionArgs};
 use crate::error::{ApiError, ErrorRendering, Response, ResponseBody, json_response};
 use crate::metrics::Metrics;
 use crate::password::Passwords;
+use crate::policy::PolicyCache;
 use crate::proxy::{Gateway, Tls};
 use crate::routes;
 use crate::session_token::SessionSealer;
@@ -70,6 +71,7 @@ pub struct App {
     rendering: ErrorRendering,
     max_keys_per_principal: u32,
     gateway: Option<Gateway>,
+    policies: PolicyCache,
     metrics: Metrics,
     /// Whether `/metrics` is served on the main listener (no `--metrics-listen`).
     metrics_on_main: bool,
@@ -114,6 +116,7 @@ impl App {
         let sessions = &args.sessions;
         Self {
             cache: KeyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
+            policies: PolicyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
             families: FamilyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
             sealer: SessionSealer::new(store.master_key(), &[]),
             opened_sessions: SessionCache::default(),
@@ -203,6 +206,31 @@ impl App {
     /// `--max-keys-per-principal`.
     pub fn max_keys_per_principal(&self) -> u32 {
         self.max_keys_per_principal
+    }
+
+    /// Policies by principal and key (cached).
+    pub fn policies(&self) -> &PolicyCache {
+        &self.policies
+    }
+
+    /// Checks the caller's policies for `method path` (403 `AccessDenied` when denied).
+    /// `/v1/auth/…` (logout) is never denied: ending one's own session must always work.
+    ///
+    /// # Errors
+    /// 403 naming the policy and rule; 503 when the store cannot answer.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        method: &str,
+        path: &str,
+    ) -> Result<(), ApiError> {
+        if path.starts_with("/v1/auth/") {
+            return Ok(());
+        }
+        let key = (caller.auth != AuthMethod::Session).then_some(caller.access_key_id.as_str());
+        self.policies
+            .authorize(&caller.principal, key, method, path)
+            .await
     }
 
     /// The metrics.
@@ -342,6 +370,9 @@ impl App {
         let authenticated = auth::authenticate(self, request).await;
         self.metrics.verification_time(started.elapsed());
         let (caller, body) = authenticated.map_err(|err| (err, None))?;
+        if let Err(err) = self.authorize(&caller, method.as_str(), path).await {
+            return Err((err, Some(caller)));
+        }
         match routes::handle(self, &caller, &method, path, &body).await {
             Ok(response) => Ok((response, Some(caller))),
             Err(err) => Err((err, Some(caller))),
@@ -360,6 +391,12 @@ impl App {
             auth::authenticate_for_gateway(self, &parts, body, gateway.buffer_limit()).await;
         self.metrics.verification_time(started.elapsed());
         let (caller, body) = authenticated.map_err(|err| (err, None))?;
+        if let Err(err) = self
+            .authorize(&caller, parts.method.as_str(), parts.uri.path())
+            .await
+        {
+            return Err((err, Some(caller)));
+        }
         let started = Instant::now();
         let forwarded = gateway.forward(route, parts, body, &caller).await;
         self.metrics.upstream_time(&route.prefix, started.elapsed());

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_keys;
 mod m20261129_000002_create_sessions;
+mod m20261129_000003_create_policies;
 
 /// The migration set.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_create_keys::Migration),
             Box::new(m20261129_000002_create_sessions::Migration),
+            Box::new(m20261129_000003_create_policies::Migration),
         ]
     }
 }

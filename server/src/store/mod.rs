@@ -9,6 +9,7 @@ pub mod family_cache;
 pub mod keys;
 pub mod last_used;
 pub mod master_key;
+pub mod policies;
 pub mod sea;
 pub mod sessions;
 

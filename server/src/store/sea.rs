@@ -225,6 +225,10 @@ impl KeyStore for SeaKeyStore {
         if result.rows_affected == 0 {
             return Err(StoreError::KeyNotFound(id.to_owned()));
         }
+        // A key's policy goes with it.
+        super::entity::policy::Entity::delete_by_id(("key".to_owned(), id.to_owned()))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 
