@@ -229,7 +229,13 @@ impl App {
         }
         let key = (caller.auth != AuthMethod::Session).then_some(caller.access_key_id.as_str());
         self.policies
-            .authorize(&caller.principal, key, method, path)
+            .authorize(
+                &caller.principal,
+                key,
+                caller.family.as_deref(),
+                method,
+                path,
+            )
             .await
     }
 

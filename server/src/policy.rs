@@ -289,7 +289,8 @@ impl PolicyCache {
             .remove(&(kind, subject.to_owned()));
     }
 
-    /// Checks `method path` against the principal's policy and, for an access key, the key's.
+    /// Checks `method path` against the principal's policy and, for an access key, the key's;
+    /// for session credentials, the narrowing given at login.
     ///
     /// # Errors
     /// 403 `AccessDenied` naming the policy and rule that denied it; 503 when the store fails.
@@ -297,12 +298,14 @@ impl PolicyCache {
         &self,
         principal: &str,
         access_key_id: Option<&str>,
+        session: Option<&str>,
         method: &str,
         path: &str,
     ) -> Result<(), ApiError> {
         let subjects = [
             Some((Subject::Principal, principal)),
             access_key_id.map(|id| (Subject::Key, id)),
+            session.map(|family| (Subject::Session, family)),
         ];
         for (kind, subject) in subjects.into_iter().flatten() {
             if let Some(policy) = self.get(kind, subject).await? {

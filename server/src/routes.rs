@@ -268,6 +268,7 @@ async fn policy(
                     .iter()
                     .any(|p| p.name == subject),
                 Subject::Key => app.store().key_material(subject).await?.is_some(),
+                Subject::Session => false,
             };
             if !exists {
                 return Err(ApiError::NotFound(format!(
@@ -284,6 +285,7 @@ async fn policy(
     let field = match kind {
         Subject::Principal => "principal",
         Subject::Key => "access_key_id",
+        Subject::Session => "session",
     };
     Ok(json_response(
         StatusCode::OK,

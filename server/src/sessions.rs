@@ -30,9 +30,11 @@ use crate::app::App;
 use crate::auth::{AuthMethod, Caller, read_body};
 use crate::clock::unix_seconds;
 use crate::error::{ApiError, Response, json_response};
+use crate::policy::Policy;
 use crate::session_token::{SESSION_KEY_ID_PREFIX, SessionClaims, is_session_key_id};
 use crate::store::StoreError;
 use crate::store::keys::new_secret;
+use crate::store::policies::Subject;
 use crate::store::sessions::{RefreshOutcome, RefreshPolicy};
 
 /// `POST` path of login.
@@ -290,8 +292,18 @@ async fn login(app: &App, body: &[u8], peer: IpAddr) -> Result<Response, ApiErro
     struct Login {
         principal: String,
         password: String,
+        /// Narrows what these session credentials may do (never widens the principal's).
+        #[serde(default)]
+        policy: Option<serde_json::Value>,
     }
     let request: Login = parse_json(body)?;
+    let narrowing = match &request.policy {
+        Some(document) => Some(
+            Policy::parse(&document.to_string())
+                .map_err(|err| ApiError::InvalidRequest(format!("login policy: {err}")))?,
+        ),
+        None => None,
+    };
     let (name, password) = (request.principal, Zeroizing::new(request.password));
     let now = app.clock().now();
     app.throttle()
@@ -324,6 +336,17 @@ async fn login(app: &App, body: &[u8], peer: IpAddr) -> Result<Response, ApiErro
         )
         .await?;
     evicted.iter().for_each(|id| app.families().invalidate(id));
+    if let Some(narrowing) = narrowing {
+        let document = serde_json::to_string(&narrowing).map_err(|_| ApiError::InternalError)?;
+        app.store()
+            .set_policy(
+                Subject::Session,
+                &family,
+                Some(&document),
+                unix_seconds(now),
+            )
+            .await?;
+    }
     credentials(app, &name, family, &refresh, policy, now)
 }
 

@@ -215,3 +215,67 @@ fn gateway_routes_are_authorized_before_anything_is_forwarded() {
         "key policy",
     );
 }
+
+#[test]
+fn a_login_policy_narrows_the_session_and_can_never_widen_it() {
+    let dir = TempDir::new("policies-narrow");
+    let store = Store::sqlite(dir.path());
+    let admin = store.principal_with_key("root", true);
+    store.principal_with_key("dana", false);
+    store.set_password("dana", "another long password");
+    let server = Server::start(&store, &[]);
+    let principal_policy = json!({"allow": [{"methods": ["GET"], "paths": ["/v1/**"]}]});
+    assert_eq!(
+        set_policy(
+            &server,
+            &admin,
+            "/v1/principals/dana/policy",
+            &principal_policy
+        )
+        .status,
+        200
+    );
+    // The session asks for whoami plus POSTs the principal may not make.
+    let narrowing = json!({"allow": [{"methods": ["GET"], "paths": ["/v1/whoami"]},
+                                     {"methods": ["POST"], "paths": ["/v1/things/**"]}]});
+    let login = server.post_json(
+        "/v1/auth/login",
+        &json!({"principal": "dana", "password": "another long password", "policy": narrowing}),
+    );
+    assert_eq!(
+        login.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&login.body)
+    );
+    let session = login.json();
+    let sign = |session: &Value, method: &str, target: &str| {
+        let credentials = Credentials::new(
+            session["access_key_id"].as_str().unwrap(),
+            session["secret_access_key"].as_str().unwrap(),
+        )
+        .with_session_token(session["session_token"].as_str().unwrap());
+        let at = AmzDate::from_system_time(SystemTime::now());
+        server.send(&server.sign_with(credentials, method, target, &[], b"", at))
+    };
+    assert_eq!(sign(&session, "GET", "/v1/whoami").status, 200);
+    denied(&sign(&session, "GET", "/v1/things/a"), "session policy");
+    denied(&sign(&session, "POST", "/v1/things/a"), "principal policy");
+
+    // The narrowing survives a refresh.
+    let refreshed = server.post_json(
+        "/v1/auth/refresh",
+        &json!({"refresh_token": session["refresh_token"]}),
+    );
+    assert_eq!(refreshed.status, 200);
+    let refreshed = refreshed.json();
+    assert_eq!(sign(&refreshed, "GET", "/v1/whoami").status, 200);
+    denied(&sign(&refreshed, "GET", "/v1/things/a"), "session policy");
+
+    // A malformed login policy is refused before any session starts.
+    let bad = server.post_json(
+        "/v1/auth/login",
+        &json!({"principal": "dana", "password": "another long password", "policy": {"allow": "x"}}),
+    );
+    assert_eq!((bad.status, bad.code().as_str()), (400, "InvalidRequest"));
+}

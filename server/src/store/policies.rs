@@ -13,6 +13,8 @@ pub enum Subject {
     Principal,
     /// An access key's, by id.
     Key,
+    /// A session's (login), by family id: the narrowing asked for at login.
+    Session,
 }
 
 impl Subject {
@@ -21,6 +23,7 @@ impl Subject {
         match self {
             Self::Principal => "principal",
             Self::Key => "key",
+            Self::Session => "session",
         }
     }
 }
@@ -58,11 +61,13 @@ impl SeaKeyStore {
                 .one(self.db())
                 .await?
                 .is_some(),
+            // Set by login right after the family is created.
+            Subject::Session => true,
         };
         if !exists {
             return Err(match kind {
                 Subject::Principal => StoreError::PrincipalNotFound(subject.to_owned()),
-                Subject::Key => StoreError::KeyNotFound(subject.to_owned()),
+                Subject::Key | Subject::Session => StoreError::KeyNotFound(subject.to_owned()),
             });
         }
         let id = (kind.as_str().to_owned(), subject.to_owned());
