@@ -218,7 +218,17 @@ pub struct PolicyCache {
     store: Arc<SeaKeyStore>,
     clock: SharedClock,
     ttl: Duration,
-    entries: Mutex<HashMap<(Subject, String), CachedPolicy>>,
+    /// One map per [`Subject`] kind, so a lookup borrows the name (no allocation).
+    entries: Mutex<[HashMap<String, CachedPolicy>; 3]>,
+}
+
+/// The index of a kind's map in [`PolicyCache`].
+fn slot(kind: Subject) -> usize {
+    match kind {
+        Subject::Principal => 0,
+        Subject::Key => 1,
+        Subject::Session => 2,
+    }
 }
 
 /// A subject's policy (or none) and when it was read.
@@ -239,7 +249,7 @@ impl PolicyCache {
             store,
             clock,
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Default::default()),
         }
     }
 
@@ -253,10 +263,9 @@ impl PolicyCache {
         subject: &str,
     ) -> Result<Option<Arc<Policy>>, StoreError> {
         let now = self.clock.now();
-        let key = (kind, subject.to_owned());
         {
             let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((policy, at)) = entries.get(&key)
+            if let Some((policy, at)) = entries[slot(kind)].get(subject)
                 && now.duration_since(*at).is_ok_and(|age| age < self.ttl)
             {
                 return Ok(policy.clone());
@@ -274,19 +283,17 @@ impl PolicyCache {
             }))
         });
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        let map = &mut entries[slot(kind)];
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
         }
-        entries.insert(key, (policy.clone(), now));
+        map.insert(subject.to_owned(), (policy.clone(), now));
         Ok(policy)
     }
 
     /// Forgets a subject, so a change made through this replica applies here at once.
     pub fn invalidate(&self, kind: Subject, subject: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(kind, subject.to_owned()));
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)[slot(kind)].remove(subject);
     }
 
     /// Checks `method path` against the principal's policy and, for an access key, the key's;
