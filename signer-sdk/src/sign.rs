@@ -164,7 +164,9 @@ impl Signer {
         check_request(req)?;
         let payload_line = payload.line();
         let date = String::from(std::str::from_utf8(&now.to_bytes()).unwrap_or_default());
-        let send_sha = self.settings.content_sha256 == ContentSha256Header::Send;
+        // A streaming body cannot be decoded without its mode: the header is always sent.
+        let send_sha = self.settings.content_sha256 == ContentSha256Header::Send
+            || matches!(payload, Payload::Streaming(_));
         let mut added: Vec<(&'static str, String)> = Vec::with_capacity(4);
         added.push(("x-amz-date", date));
         if let Some(token) = self.credentials.session_token() {

@@ -494,9 +494,34 @@ fn malformed_inputs_are_refused_with_their_exact_error() {
             "InvalidArgument",
         ),
         (
-            "streaming payload",
+            "streaming payload without x-amz-decoded-content-length",
             Raw::auth(good_auth()).h("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
-            |e| matches!(e, E::StreamingNotSupported(_)),
+            |e| matches!(e, E::MissingDecodedContentLength),
+            "InvalidArgument",
+        ),
+        (
+            "streaming payload with a non-numeric x-amz-decoded-content-length",
+            Raw::auth(good_auth())
+                .h("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+                .h("x-amz-decoded-content-length", "+12"),
+            |e| matches!(e, E::InvalidDecodedContentLength(v) if v == "+12"),
+            "InvalidArgument",
+        ),
+        (
+            "streaming payload with two x-amz-decoded-content-length headers",
+            Raw::auth(good_auth())
+                .h("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+                .h("x-amz-decoded-content-length", "1")
+                .h("x-amz-decoded-content-length", "1"),
+            |e| matches!(e, E::DuplicateHeader("x-amz-decoded-content-length")),
+            "InvalidArgument",
+        ),
+        (
+            "streaming payload on a presigned URL",
+            presigned(&presign_params())
+                .h("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+                .h("x-amz-decoded-content-length", "1"),
+            |e| matches!(e, E::StreamingNotSupported(m) if m == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
             "InvalidArgument",
         ),
         (
