@@ -96,8 +96,17 @@ pub async fn authenticate(
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
     let key = active_key(app, pending.access_key_id()).await?;
-    let body = read_body(body, app.max_body()).await?;
-    let verified = pending.finish(&key.signing_keys, Some(&body.sha256))?;
+    let (verified, body) = if let PayloadClaim::Streaming(mode) = pending.payload_claim() {
+        // aws-chunked: the seed signature first, then the chunks as they are read.
+        let verified = pending.finish(&key.signing_keys, None)?;
+        let decoder = crate::chunked::decoder(&parts, mode, &verified, app.max_body())?;
+        let body = ForwardBody::chunked(body, decoder, app.max_body());
+        (verified, body.read_all().await?)
+    } else {
+        let body = read_body(body, app.max_body()).await?;
+        let verified = pending.finish(&key.signing_keys, Some(&body.sha256))?;
+        (verified, body.bytes)
+    };
     if !key.principal_enabled {
         return Err(ApiError::access_denied(format!(
             "principal `{}` is disabled",
@@ -111,7 +120,7 @@ pub async fn authenticate(
         auth: AuthMethod::from(verified.location),
         admin: key.admin,
     };
-    Ok((caller, body.bytes))
+    Ok((caller, body))
 }
 
 /// Authenticates a request for the gateway, deciding how its body may travel on.
@@ -119,7 +128,7 @@ pub async fn authenticate(
 /// The signature is checked before the body is touched whenever it can be: with a signed
 /// `x-amz-content-sha256` the body up to `buffer_limit` is read and compared, and a larger one
 /// streams through hashed ([`ForwardBody::streaming`]); with `UNSIGNED-PAYLOAD` it streams as
-/// is. Without a declared hash the body is part of the signature, so it is read (up to
+/// is; an `aws-chunked` body streams decoded ([`ForwardBody::chunked`]). Without a declared hash the body is part of the signature, so it is read (up to
 /// `buffer_limit`) before the signature can be checked.
 ///
 /// # Errors
@@ -163,6 +172,11 @@ pub async fn authenticate_for_gateway(
                 ForwardBody::streaming(body, Some(declared), max_body)
             };
             (verified, body)
+        }
+        PayloadClaim::Streaming(mode) => {
+            let verified = pending.finish(&key.signing_keys, None)?;
+            let decoder = crate::chunked::decoder(parts, mode, &verified, max_body)?;
+            (verified, ForwardBody::chunked(body, decoder, max_body))
         }
         _ => {
             let verified = pending.finish(&key.signing_keys, None)?;

@@ -7,6 +7,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use countersign::chunked::ChunkedError;
 use countersign::{ErrorCode, VerifyError};
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::Full;
@@ -51,6 +52,10 @@ pub enum ApiError {
         /// The string to sign as the server built it.
         string_to_sign: String,
     },
+    /// An aws-chunked body's chunk or trailer signature does not match; the message names the
+    /// chunk. Same wire code and status as [`ApiError::SignatureDoesNotMatch`].
+    #[error("{0}")]
+    ChunkSignatureDoesNotMatch(String),
     /// The request time is too far from the server's clock.
     #[error(
         "the difference between the request time `{request_time}` and the server's time is too large"
@@ -154,7 +159,9 @@ impl ApiError {
             Self::IncompleteSignature(_) => "IncompleteSignature",
             Self::InvalidArgument(_) => "InvalidArgument",
             Self::InvalidAccessKeyId(_) => "InvalidAccessKeyId",
-            Self::SignatureDoesNotMatch { .. } => "SignatureDoesNotMatch",
+            Self::SignatureDoesNotMatch { .. } | Self::ChunkSignatureDoesNotMatch(_) => {
+                "SignatureDoesNotMatch"
+            }
             Self::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
             Self::RequestExpired(_) => "RequestExpired",
             Self::XAmzContentSha256Mismatch { .. } => "XAmzContentSHA256Mismatch",
@@ -192,6 +199,7 @@ impl ApiError {
             Self::MissingAuthenticationToken
             | Self::InvalidAccessKeyId(_)
             | Self::SignatureDoesNotMatch { .. }
+            | Self::ChunkSignatureDoesNotMatch(_)
             | Self::RequestTimeTooSkewed { .. }
             | Self::RequestExpired(_)
             | Self::InvalidToken(_)
@@ -305,6 +313,20 @@ impl From<VerifyError> for ApiError {
             }
             VerifyError::InvalidAccessKeyId(id) => Self::InvalidAccessKeyId(id),
             other => Self::from_code(other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<ChunkedError> for ApiError {
+    /// The wire code is the SDK's ([`ChunkedError::code`]); the message names the chunk.
+    fn from(err: ChunkedError) -> Self {
+        let message = format!("aws-chunked body: {err}");
+        match err {
+            ChunkedError::ChunkSignatureMismatch { .. }
+            | ChunkedError::TrailerSignatureMismatch => Self::ChunkSignatureDoesNotMatch(message),
+            // The server sets the chunk limit to --max-body: a larger chunk is a larger body.
+            ChunkedError::ChunkTooLarge { limit, .. } => Self::EntityTooLarge { limit },
+            other => Self::from_code(other.code(), message),
         }
     }
 }
@@ -510,6 +532,7 @@ mod tests {
             ApiError::IncompleteBody(String::new()),
             ApiError::MalformedTrailerError(String::new()),
             ApiError::BadDigest(String::new()),
+            ApiError::ChunkSignatureDoesNotMatch(String::new()),
         ];
         for err in &all {
             match err {
@@ -538,7 +561,8 @@ mod tests {
                 | ApiError::UpstreamTimeout(_)
                 | ApiError::IncompleteBody(_)
                 | ApiError::MalformedTrailerError(_)
-                | ApiError::BadDigest(_) => {}
+                | ApiError::BadDigest(_)
+                | ApiError::ChunkSignatureDoesNotMatch(_) => {}
             }
         }
         all
@@ -551,7 +575,7 @@ mod tests {
         )
         .unwrap();
         let all = one_of_each();
-        assert_eq!(all.len(), 26);
+        assert_eq!(all.len(), 27);
         for err in all {
             let code = err.code();
             assert!(

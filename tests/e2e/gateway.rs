@@ -13,17 +13,17 @@ use crate::support::server::{RawRequest, Server, Store, TempDir, send};
 
 /// What the upstream saw of one request.
 #[derive(Debug, Clone)]
-struct Seen {
-    request_line: String,
+pub(super) struct Seen {
+    pub(super) request_line: String,
     /// Header names lowercased.
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
     /// Whether the whole `Content-Length` body arrived.
-    complete: bool,
+    pub(super) complete: bool,
 }
 
 impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -41,13 +41,13 @@ impl Seen {
 
 /// An HTTP/1.1 upstream that records every request and answers `200 upstream says hi`
 /// (after `delay`), one request per connection.
-struct Upstream {
-    addr: SocketAddr,
+pub(super) struct Upstream {
+    pub(super) addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Upstream {
-    fn start(delay: Duration) -> Self {
+    pub(super) fn start(delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -61,13 +61,13 @@ impl Upstream {
         Self { addr, seen }
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
     /// Waits until the upstream has recorded `n` requests (a cut-off body is recorded when
     /// the gateway closes the connection, which may come just after its answer).
-    fn wait_for(&self, n: usize) -> Vec<Seen> {
+    pub(super) fn wait_for(&self, n: usize) -> Vec<Seen> {
         for _ in 0..100 {
             let seen = self.seen();
             if seen.len() >= n {
@@ -136,7 +136,7 @@ fn creds(store: &Store) -> (String, String) {
     store.principal_with_key("alice", false)
 }
 
-fn gateway(store: &Store, upstream: &Upstream, extra: &[&str]) -> Server {
+pub(super) fn gateway(store: &Store, upstream: &Upstream, extra: &[&str]) -> Server {
     let route = format!("/api=http://{}", upstream.addr);
     let mut args = vec!["--route", route.as_str()];
     args.extend_from_slice(extra);
