@@ -339,3 +339,83 @@ fn a_chunked_json_body_reaches_the_own_api_decoded() {
     let listed = server.signed(&admin, "GET", "/v1/principals", b"");
     assert!(!String::from_utf8_lossy(&listed.body).contains("\"chunky\""));
 }
+
+/// `countersign request` with the credentials in the environment and nothing else.
+fn cli(creds: &(String, String), args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(crate::support::bin("countersign"));
+    for (var, _) in std::env::vars() {
+        if var.starts_with("COUNTERSIGN_") {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.env(
+        "COUNTERSIGN_CONFIG_FILE",
+        "/nonexistent/countersign-credentials",
+    )
+    .env("COUNTERSIGN_ACCESS_KEY_ID", &creds.0)
+    .env("COUNTERSIGN_SECRET_ACCESS_KEY", &creds.1)
+    .args(args)
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn cli_chunked_uploads_round_trip_through_the_gateway_and_the_own_api() {
+    let dir = TempDir::new("chunked-cli");
+    let store = Store::sqlite(dir.path());
+    let creds = store.principal_with_key("alice", false);
+    let admin = store.principal_with_key("root", true);
+    let upstream = Upstream::start(Duration::ZERO);
+    let server = gateway(&store, &upstream, &[]);
+    let file = dir.path().join("upload.bin");
+    let body = data(300_001);
+    std::fs::write(&file, &body).unwrap();
+    let url = format!("http://{}/api/upload", server.host());
+    let file = file.to_str().unwrap();
+    let runs: [&[&str]; 4] = [
+        &["--chunked"],
+        &["--chunked=signed", "--chunk-size", "8KiB"],
+        &["--chunked=signed-trailer", "--chunk-size", "100000"],
+        &["--chunked=unsigned-trailer"],
+    ];
+    for (i, flags) in runs.iter().enumerate() {
+        let mut args = vec!["request", "PUT", url.as_str(), "--data-file", file, "-q"];
+        args.extend_from_slice(flags);
+        let out = cli(&creds, &args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flags:?}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, b"upstream says hi");
+        let seen = upstream.wait_for(i + 1);
+        assert!(seen[i].complete, "{flags:?}");
+        assert_eq!(seen[i].body, body, "{flags:?}: decoded body upstream");
+    }
+
+    // The own API: a chunked JSON body creates a principal.
+    let url = format!("http://{}/v1/principals", server.host());
+    let out = cli(
+        &admin,
+        &[
+            "request",
+            "POST",
+            &url,
+            "--data",
+            r#"{"name":"from-cli"}"#,
+            "--chunked",
+            "--chunk-size",
+            "5",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["name"], "from-cli");
+}
