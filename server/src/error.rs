@@ -588,6 +588,80 @@ mod tests {
     }
 
     #[test]
+    fn chunked_errors_map_to_their_wire_codes_with_the_chunk_in_the_message() {
+        let cases = [
+            (
+                ChunkedError::ChunkSignatureMismatch { chunk: 3 },
+                401,
+                "SignatureDoesNotMatch",
+            ),
+            (
+                ChunkedError::TrailerSignatureMismatch,
+                401,
+                "SignatureDoesNotMatch",
+            ),
+            (
+                ChunkedError::DecodedLengthMismatch {
+                    declared: 5,
+                    received: 4,
+                    at_least: false,
+                },
+                400,
+                "IncompleteBody",
+            ),
+            (
+                ChunkedError::Truncated { decoded: 2 },
+                400,
+                "IncompleteBody",
+            ),
+            (
+                ChunkedError::MalformedTrailer {
+                    reason: "no colon".into(),
+                },
+                400,
+                "MalformedTrailerError",
+            ),
+            (
+                ChunkedError::ChecksumMismatch {
+                    declared: "a".into(),
+                    computed: "b".into(),
+                },
+                400,
+                "BadDigest",
+            ),
+            (
+                ChunkedError::MissingChunkEnd { chunk: 0 },
+                400,
+                "InvalidArgument",
+            ),
+            (ChunkedError::DataAfterFinalChunk, 400, "InvalidArgument"),
+            (
+                ChunkedError::ChunkTooLarge {
+                    chunk: 0,
+                    size: 9,
+                    limit: 8,
+                },
+                413,
+                "EntityTooLarge",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let text = err.to_string();
+            let api = ApiError::from(err);
+            assert_eq!(
+                (api.status().as_u16(), api.code()),
+                (status, code),
+                "{text}"
+            );
+            if code != "EntityTooLarge" {
+                assert!(api.to_string().contains(&text), "{api} lacks {text}");
+            }
+        }
+        let api = ApiError::from(ChunkedError::ChunkSignatureMismatch { chunk: 3 });
+        assert!(api.to_string().contains("chunk 3"), "{api}");
+    }
+
+    #[test]
     fn sdk_codes_map_to_the_same_wire_code_and_status() {
         for code in countersign::ErrorCode::ALL {
             let err = ApiError::from_code(*code, "m".into());

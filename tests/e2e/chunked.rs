@@ -419,3 +419,102 @@ fn cli_chunked_uploads_round_trip_through_the_gateway_and_the_own_api() {
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(reply["name"], "from-cli");
 }
+
+#[test]
+fn a_1_gib_chunked_upload_streams_through_the_gateway_decoded_in_bounded_memory() {
+    use std::io::{Read, Write};
+
+    use sha2::{Digest, Sha256};
+
+    use super::gateway::{hashing_upstream, upload_chunk};
+
+    const SIZE: u64 = 1 << 30;
+    const CHUNK: usize = 64 * 1024;
+    let dir = TempDir::new("chunked-1gib");
+    let store = Store::sqlite(dir.path());
+    let creds = store.principal_with_key("alice", false);
+    let upstream = hashing_upstream();
+    let route = format!("/up=http://{upstream}");
+    let server = Server::start(&store, &["--route", &route, "--max-body", "2GiB"]);
+
+    let mode = StreamingMode::Signed;
+    let host = server.host();
+    let decoded = SIZE.to_string();
+    let encoded = countersign::chunked::encoded_length(mode, SIZE, CHUNK as u64).unwrap();
+    let headers = [
+        ("Content-Encoding", "aws-chunked"),
+        ("x-amz-decoded-content-length", decoded.as_str()),
+    ];
+    let signer = Signer::new(
+        Credentials::new(&creds.0, creds.1.as_str()),
+        REGION,
+        SERVICE,
+    )
+    .unwrap();
+    let view = Request::new("PUT", "/up/big")
+        .header("host", &host)
+        .headers(headers.iter().copied());
+    let at = AmzDate::from_system_time(SystemTime::now());
+    let signed = signer.sign(&view, Payload::Streaming(mode), at).unwrap();
+    let key = SigningKey::derive(
+        &SecretKey::new(creds.1.as_str()),
+        at.date_stamp(),
+        REGION,
+        SERVICE,
+    );
+    let scope = Scope {
+        date: at.date_stamp(),
+        region: REGION,
+        service: SERVICE,
+    };
+    let mut chunks = ChunkSigner::new(mode, Seed::new(key, at, scope, signed.signature()));
+    let mut head = format!("PUT /up/big HTTP/1.1\r\nHost: {host}\r\nContent-Length: {encoded}\r\n");
+    for (name, value) in headers
+        .iter()
+        .copied()
+        .chain(signed.headers().iter().map(|(n, v)| (*n, v.as_str())))
+    {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+
+    let started = std::time::Instant::now();
+    let mut sock = std::net::TcpStream::connect(server.addr).unwrap();
+    sock.write_all(head.as_bytes()).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hasher = Sha256::new();
+    let mut offset = 0;
+    while offset < SIZE {
+        upload_chunk(offset, &mut buf);
+        hasher.update(&buf);
+        for piece in buf.chunks(CHUNK) {
+            sock.write_all(&chunks.chunk(piece)).unwrap();
+        }
+        offset += buf.len() as u64;
+    }
+    sock.write_all(&chunks.finish()).unwrap();
+    let mut response = Vec::new();
+    sock.read_to_end(&mut response).unwrap();
+    let elapsed = started.elapsed();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let digest = hex::encode(hasher.finalize());
+    assert!(
+        response.ends_with(&format!("{SIZE} {digest}")),
+        "the upstream got the whole decoded body: {response}"
+    );
+
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    println!(
+        "gateway peak RSS during a 1 GiB aws-chunked upload: {:.1} MiB ({:.1}s, {:.0} MiB/s)",
+        peak_kib as f64 / 1024.0,
+        elapsed.as_secs_f64(),
+        1024.0 / elapsed.as_secs_f64()
+    );
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+}

@@ -625,7 +625,7 @@ fn cors_preflight_needs_no_signature_and_allowed_origins_get_the_headers() {
 
 /// Deterministic upload content: a fixed pseudo-random block whose first 8 bytes carry the
 /// offset, so no two chunks are equal (cheap to produce twice, once to hash and once to send).
-fn upload_chunk(offset: u64, buf: &mut [u8]) {
+pub(super) fn upload_chunk(offset: u64, buf: &mut [u8]) {
     if buf[8..16].iter().all(|&b| b == 0) {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for b in buf.iter_mut() {
@@ -640,7 +640,7 @@ fn upload_chunk(offset: u64, buf: &mut [u8]) {
 
 /// An upstream that reads a `Content-Length` body in full, hashing it, and answers with the
 /// byte count and hex SHA-256 (nothing is kept in memory).
-fn hashing_upstream() -> SocketAddr {
+pub(super) fn hashing_upstream() -> SocketAddr {
     use sha2::{Digest, Sha256};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
