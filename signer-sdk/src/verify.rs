@@ -364,8 +364,8 @@ impl<'r> Pending<'r> {
             let sts = StringToSign::new(self.date(), scope, &creq.digest());
             sts.sign(&key).ct_eq(signature)
         };
-        let seed = |alternative| {
-            let mut verified = self.accepted(claim, body_sha256, alternative)?;
+        let seed = |payload: &str, alternative| {
+            let mut verified = self.accepted(claim, body_sha256, payload, alternative)?;
             if let PayloadClaim::Streaming(mode) = claim {
                 verified.decoded_content_length = self.decoded_len;
                 if mode.signs_chunks() {
@@ -374,12 +374,12 @@ impl<'r> Pending<'r> {
             }
             Ok(verified)
         };
-        if payloads.iter().any(|p| matches(&strict, p)) {
-            return seed(None);
+        if let Some(p) = payloads.iter().find(|p| matches(&strict, p)) {
+            return seed(p, None);
         }
         for v in self.alternatives(&strict) {
-            if payloads.iter().any(|p| matches(&v, p)) {
-                return seed(v.alternative);
+            if let Some(p) = payloads.iter().find(|p| matches(&v, p)) {
+                return seed(p, v.alternative);
             }
         }
         let creq = self.canonical(&strict, payloads[0]);
@@ -394,6 +394,7 @@ impl<'r> Pending<'r> {
         &self,
         claim: PayloadClaim,
         body: Option<&[u8; 32]>,
+        payload: &str,
         alternative: Option<Alternative>,
     ) -> Result<Verified, VerifyError> {
         let mut body_must_hash_to = None;
@@ -413,9 +414,8 @@ impl<'r> Pending<'r> {
             location: self.location(),
             body_must_hash_to,
             payload_signed: match claim {
-                PayloadClaim::Unsigned => false,
                 PayloadClaim::Streaming(mode) => mode.signs_chunks(),
-                _ => true,
+                _ => payload != UNSIGNED_PAYLOAD,
             },
             alternative,
             seed: None,
