@@ -16,6 +16,8 @@ mod e2e {
     mod cli;
     mod clients;
     mod gateway;
+    mod policies;
     mod request;
     mod server;
+    mod sessions;
 }

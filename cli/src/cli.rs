@@ -305,6 +305,65 @@ pub enum AdminCommand {
     /// Access keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Permissions of a principal or a key (allow/deny rules on methods and path globs).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// Whose policy: exactly one of `--principal` and `--key`.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct PolicySubject {
+    /// A principal's policy (binds all its keys and sessions).
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// An access key's policy (can only narrow its principal's).
+    #[arg(long = "key", value_name = "ACCESS_KEY_ID")]
+    pub key: Option<String>,
+}
+
+/// `admin policy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Set (replace) a policy from a JSON document.
+    #[command(after_help = "Examples:\n  \
+        countersign admin policy set --principal ci-bot --document \\\n    \
+        '{\"allow\":[{\"methods\":[\"GET\"],\"paths\":[\"/api/**\"]}]}'\n  \
+        countersign admin policy set --key AKCSEXAMPLE0000000000 --file readonly.json\n\n\
+        A request is allowed when no deny rule matches and some allow rule does; in paths, `*`\n\
+        matches within one segment and `**` across segments (spec/protocol.md section 20).")]
+    Set {
+        /// Whose.
+        #[command(flatten)]
+        subject: PolicySubject,
+        /// The policy document as JSON text.
+        #[arg(
+            long,
+            value_name = "JSON",
+            conflicts_with = "file",
+            required_unless_present = "file"
+        )]
+        document: Option<String>,
+        /// A file holding the policy document.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Show a policy (`null` when there is none: everything allowed).
+    #[command(after_help = "Example:\n  countersign admin policy show --principal ci-bot --json")]
+    Show {
+        /// Whose.
+        #[command(flatten)]
+        subject: PolicySubject,
+    },
+    /// Remove a policy (everything allowed again).
+    #[command(
+        after_help = "Example:\n  countersign admin policy clear --key AKCSEXAMPLE0000000000"
+    )]
+    Clear {
+        /// Whose.
+        #[command(flatten)]
+        subject: PolicySubject,
+    },
 }
 
 /// `admin principal` subcommands.

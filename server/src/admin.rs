@@ -6,7 +6,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::clock::{Clock, SystemClock, unix_seconds};
-use crate::config::{KeyCommand, PrincipalCommand};
+use zeroize::Zeroizing;
+
+use crate::app::keep_expired_families;
+use crate::config::{KeyCommand, PrincipalCommand, StoreArgs};
+use crate::password::Passwords;
 use crate::store::{KeyStatus, KeyStore};
 use crate::{RunError, open_store};
 
@@ -48,8 +52,53 @@ pub async fn principal(command: PrincipalCommand) -> Result<(), RunError> {
                     .await?,
             );
         }
+        PrincipalCommand::SetPassword { name, store } => set_password(&name, &store).await?,
     }
     Ok(())
+}
+
+/// Runs `countersign-server gc`: deletes expired and revoked refresh tokens and sessions.
+///
+/// # Errors
+/// [`RunError`] when the store cannot be reached.
+pub async fn gc(store: StoreArgs) -> Result<(), RunError> {
+    let now = unix_seconds(SystemClock.now());
+    let report = open_store(&store)
+        .await?
+        .gc(now, keep_expired_families())
+        .await?;
+    print_json(&report);
+    Ok(())
+}
+
+/// Reads one line from stdin as the password (without its line ending), hashes it and stores
+/// it, revoking the principal's sessions.
+async fn set_password(name: &str, store: &StoreArgs) -> Result<(), RunError> {
+    let password = read_password_line()?;
+    let store = open_store(store).await?;
+    let hash = Passwords::new()
+        .hash(password)
+        .await
+        .map_err(RunError::Password)?;
+    let now = unix_seconds(SystemClock.now());
+    let revoked = store.set_password(name, &hash, now).await?;
+    print_json(&json!({"principal": name, "password_set": true, "revoked_sessions": revoked}));
+    Ok(())
+}
+
+fn read_password_line() -> Result<Zeroizing<String>, RunError> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|err| RunError::Input(format!("cannot read the password from stdin: {err}")))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(RunError::Input(
+            "no password on stdin: pipe it in, e.g. `printf '%s\\n' \"$PASSWORD\" | countersign-server principal set-password NAME`".into(),
+        ));
+    }
+    Ok(Zeroizing::new(password.to_owned()))
 }
 
 /// Runs `countersign-server key …`.

@@ -26,18 +26,23 @@ use tokio_rustls::TlsAcceptor;
 
 use countersign::Verifier;
 
-use crate::auth::{self, Caller};
+use crate::auth::{self, AuthMethod, Caller};
 use crate::clock::SharedClock;
-use crate::config::GatewayRoute;
-use crate::config::ServeArgs;
+use crate::config::{GatewayRoute, MAX_SESSION_TTL, ServeArgs, SessionArgs};
 use crate::error::{ApiError, ErrorRendering, Response, ResponseBody, json_response};
 use crate::metrics::Metrics;
-use crate::proxy::{Gateway, PeerAddr, Tls};
+use crate::password::Passwords;
+use crate::policy::PolicyCache;
+use crate::proxy::{Gateway, Tls};
 use crate::routes;
+use crate::session_token::SessionSealer;
+use crate::sessions::{self, PeerAddr, SessionCache};
 use crate::store::KeyStore;
 use crate::store::cache::KeyCache;
+use crate::store::family_cache::FamilyCache;
 use crate::store::last_used::{LastUsed, spawn_flusher};
 use crate::store::sea::SeaKeyStore;
+use crate::throttle::{LoginThrottle, ThrottleLimits};
 use crate::{RunError, open_store};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -53,6 +58,12 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct App {
     store: Arc<SeaKeyStore>,
     cache: KeyCache<SeaKeyStore>,
+    families: FamilyCache<SeaKeyStore>,
+    sealer: SessionSealer,
+    opened_sessions: SessionCache,
+    passwords: Passwords,
+    throttle: LoginThrottle,
+    sessions: SessionArgs,
     last_used: Arc<LastUsed>,
     clock: SharedClock,
     verifier: Verifier,
@@ -60,6 +71,7 @@ pub struct App {
     rendering: ErrorRendering,
     max_keys_per_principal: u32,
     gateway: Option<Gateway>,
+    policies: PolicyCache,
     metrics: Metrics,
     /// Whether `/metrics` is served on the main listener (no `--metrics-listen`).
     metrics_on_main: bool,
@@ -101,8 +113,20 @@ impl App {
     /// State over an opened (and migrated) store.
     pub fn new(store: SeaKeyStore, clock: SharedClock, args: &ServeArgs) -> Self {
         let store = Arc::new(store);
+        let sessions = &args.sessions;
         Self {
             cache: KeyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
+            policies: PolicyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
+            families: FamilyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
+            sealer: SessionSealer::new(store.master_key(), &[]),
+            opened_sessions: SessionCache::default(),
+            passwords: Passwords::new(),
+            throttle: LoginThrottle::new(ThrottleLimits {
+                per_principal: sessions.login_max_failures,
+                per_address: sessions.login_max_failures_per_address,
+                window: sessions.login_lockout,
+            }),
+            sessions: sessions.clone(),
             store,
             last_used: Arc::new(LastUsed::default()),
             clock,
@@ -129,6 +153,36 @@ impl App {
         &self.cache
     }
 
+    /// The session-family cache (revocation and ban checks of session requests).
+    pub fn families(&self) -> &FamilyCache<SeaKeyStore> {
+        &self.families
+    }
+
+    /// Seals and opens session tokens.
+    pub fn sealer(&self) -> &SessionSealer {
+        &self.sealer
+    }
+
+    /// Session tokens already opened, so repeat requests skip decryption.
+    pub fn opened_sessions(&self) -> &SessionCache {
+        &self.opened_sessions
+    }
+
+    /// Password hashing.
+    pub fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
+    /// The failed-login throttle.
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.throttle
+    }
+
+    /// The session flags.
+    pub fn sessions(&self) -> &SessionArgs {
+        &self.sessions
+    }
+
     /// The clock.
     pub fn clock(&self) -> &SharedClock {
         &self.clock
@@ -152,6 +206,37 @@ impl App {
     /// `--max-keys-per-principal`.
     pub fn max_keys_per_principal(&self) -> u32 {
         self.max_keys_per_principal
+    }
+
+    /// Policies by principal and key (cached).
+    pub fn policies(&self) -> &PolicyCache {
+        &self.policies
+    }
+
+    /// Checks the caller's policies for `method path` (403 `AccessDenied` when denied).
+    /// `/v1/auth/…` (logout) is never denied: ending one's own session must always work.
+    ///
+    /// # Errors
+    /// 403 naming the policy and rule; 503 when the store cannot answer.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        method: &str,
+        path: &str,
+    ) -> Result<(), ApiError> {
+        if path.starts_with("/v1/auth/") {
+            return Ok(());
+        }
+        let key = (caller.auth != AuthMethod::Session).then_some(caller.access_key_id.as_str());
+        self.policies
+            .authorize(
+                &caller.principal,
+                key,
+                caller.family.as_deref(),
+                method,
+                path,
+            )
+            .await
     }
 
     /// The metrics.
@@ -275,6 +360,10 @@ impl App {
         if let Some(response) = self.unsigned_route(&request).await {
             return Ok((response, None));
         }
+        if sessions::is_unsigned_path(request.uri().path()) {
+            let response = sessions::unsigned(self, request).await;
+            return response.map(|r| (r, None)).map_err(|err| (err, None));
+        }
         if let Some(route) = self
             .gateway
             .as_ref()
@@ -287,6 +376,9 @@ impl App {
         let authenticated = auth::authenticate(self, request).await;
         self.metrics.verification_time(started.elapsed());
         let (caller, body) = authenticated.map_err(|err| (err, None))?;
+        if let Err(err) = self.authorize(&caller, method.as_str(), path).await {
+            return Err((err, Some(caller)));
+        }
         match routes::handle(self, &caller, &method, path, &body).await {
             Ok(response) => Ok((response, Some(caller))),
             Err(err) => Err((err, Some(caller))),
@@ -305,6 +397,12 @@ impl App {
             auth::authenticate_for_gateway(self, &parts, body, gateway.buffer_limit()).await;
         self.metrics.verification_time(started.elapsed());
         let (caller, body) = authenticated.map_err(|err| (err, None))?;
+        if let Err(err) = self
+            .authorize(&caller, parts.method.as_str(), parts.uri.path())
+            .await
+        {
+            return Err((err, Some(caller)));
+        }
         let started = Instant::now();
         let forwarded = gateway.forward(route, parts, body, &caller).await;
         self.metrics.upstream_time(&route.prefix, started.elapsed());
@@ -439,6 +537,12 @@ impl Server {
         } = self;
         let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, app.clone())));
         let (stop_flusher, flusher_stop) = watch::channel(false);
+        let gc = spawn_gc(
+            app.store.clone(),
+            clock.clone(),
+            app.sessions.gc_interval,
+            flusher_stop.clone(),
+        );
         let flusher = spawn_flusher(
             app.store.clone(),
             app.last_used.clone(),
@@ -455,8 +559,42 @@ impl Server {
         if flusher.await.is_err() {
             tracing::warn!("last_used flusher ended abnormally");
         }
+        if gc.await.is_err() {
+            tracing::warn!("refresh-token cleanup task ended abnormally");
+        }
         close_store(app).await
     }
+}
+
+/// Deletes expired and revoked refresh tokens every `interval` until `stop` turns true.
+fn spawn_gc(
+    store: Arc<SeaKeyStore>,
+    clock: SharedClock,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                _ = stop.changed() => return,
+            }
+            let now = crate::clock::unix_seconds(clock.now());
+            match store.gc(now, keep_expired_families()).await {
+                Ok(report) => tracing::info!(
+                    deleted_refresh_tokens = report.deleted_refresh_tokens,
+                    deleted_families = report.deleted_families,
+                    "refresh-token cleanup"
+                ),
+                Err(err) => tracing::warn!(error = %err, "refresh-token cleanup failed"),
+            }
+        }
+    })
+}
+
+/// How long an expired family is kept: a session issued from it may live this much longer.
+pub fn keep_expired_families() -> i64 {
+    i64::try_from(MAX_SESSION_TTL.as_secs()).unwrap_or(i64::MAX)
 }
 
 async fn accept_loop(
@@ -539,7 +677,7 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app.clone();
-        let peer = PeerAddr(self.peer);
+        let peer = PeerAddr(self.peer.ip());
         let service = service_fn(move |mut request: Request<Incoming>| {
             let app = app.clone();
             request.extensions_mut().insert(peer);

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use countersign::http::request_view;
-use countersign::{PayloadClaim, SignatureLocation, UnsignedPayload, Verifier, VerifyPolicy};
+use countersign::{
+    PayloadClaim, Pending, SignatureLocation, SigningKeys, UnsignedPayload, Verified, Verifier,
+    VerifyPolicy,
+};
 use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
@@ -19,6 +22,7 @@ use crate::clock::unix_seconds;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
 use crate::proxy::ForwardBody;
+use crate::sessions;
 use crate::store::KeyStatus;
 use crate::store::cache::CachedKey;
 
@@ -33,6 +37,8 @@ pub struct Caller {
     pub auth: AuthMethod,
     /// Whether the principal may call the admin API.
     pub admin: bool,
+    /// The session family (login) for session credentials; `None` for long-term keys.
+    pub family: Option<String>,
 }
 
 /// Where a request carried its signature.
@@ -42,6 +48,8 @@ pub enum AuthMethod {
     Header,
     /// Presigned URL query parameters.
     Query,
+    /// Session credentials from `/v1/auth/login` (header or presigned).
+    Session,
 }
 
 impl AuthMethod {
@@ -50,6 +58,7 @@ impl AuthMethod {
         match self {
             Self::Header => "header",
             Self::Query => "query",
+            Self::Session => "session",
         }
     }
 }
@@ -79,6 +88,9 @@ pub struct HashedBody {
 
 /// Authenticates `request`, returning the caller and the checked body.
 ///
+/// Session credentials (`ASCS…` ids) branch off to [`sessions::authenticate`] before the
+/// key store is consulted.
+///
 /// Order: parse and check the signature's form, scope and time (no I/O); look the key up
 /// (cache, then store); read and hash the body under the size limit; check the signature
 /// and the body hash; then the principal's flags. A request without a valid signature
@@ -95,18 +107,12 @@ pub async fn authenticate(
     let view = request_view(&parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
+    let id = pending.access_key_id();
+    if let Some(session) = sessions::session_claims(app, id, pending.session_token(), now)? {
+        return sessions::authenticate(app, pending, session, &parts, body).await;
+    }
     let key = active_key(app, pending.access_key_id()).await?;
-    let (verified, body) = if let PayloadClaim::Streaming(mode) = pending.payload_claim() {
-        // aws-chunked: the seed signature first, then the chunks as they are read.
-        let verified = pending.finish(&key.signing_keys, None)?;
-        let decoder = crate::chunked::decoder(&parts, mode, &verified, app.max_body())?;
-        let body = ForwardBody::chunked(body, decoder, app.max_body());
-        (verified, body.read_all().await?)
-    } else {
-        let body = read_body(body, app.max_body()).await?;
-        let verified = pending.finish(&key.signing_keys, Some(&body.sha256))?;
-        (verified, body.bytes)
-    };
+    let (verified, body) = finish_and_read(app, pending, &key.signing_keys, &parts, body).await?;
     if !key.principal_enabled {
         return Err(ApiError::access_denied(format!(
             "principal `{}` is disabled",
@@ -119,6 +125,7 @@ pub async fn authenticate(
         access_key_id: key.access_key_id.clone(),
         auth: AuthMethod::from(verified.location),
         admin: key.admin,
+        family: None,
     };
     Ok((caller, body))
 }
@@ -128,8 +135,9 @@ pub async fn authenticate(
 /// The signature is checked before the body is touched whenever it can be: with a signed
 /// `x-amz-content-sha256` the body up to `buffer_limit` is read and compared, and a larger one
 /// streams through hashed ([`ForwardBody::streaming`]); with `UNSIGNED-PAYLOAD` it streams as
-/// is; an `aws-chunked` body streams decoded ([`ForwardBody::chunked`]). Without a declared hash the body is part of the signature, so it is read (up to
-/// `buffer_limit`) before the signature can be checked.
+/// is; an `aws-chunked` body streams decoded ([`ForwardBody::chunked`]). Without a declared
+/// hash the body is part of the signature, so it is read (up to `buffer_limit`) before the
+/// signature can be checked.
 ///
 /// # Errors
 /// As [`authenticate`]; 413 for an undeclared body larger than `buffer_limit`.
@@ -142,7 +150,17 @@ pub async fn authenticate_for_gateway(
     let view = request_view(parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
-    let key = active_key(app, pending.access_key_id()).await?;
+    let id = pending.access_key_id();
+    let session = sessions::session_claims(app, id, pending.session_token(), now)?;
+    let key = match session {
+        Some(_) => None,
+        None => Some(active_key(app, id).await?),
+    };
+    let keys = match (&session, &key) {
+        (Some(session), _) => &session.keys,
+        (None, Some(key)) => &key.signing_keys,
+        (None, None) => return Err(ApiError::InternalError),
+    };
     let max_body = app.max_body();
     let (verified, body) = match pending.payload_claim() {
         PayloadClaim::BodyHash => {
@@ -153,11 +171,11 @@ pub async fn authenticate_for_gateway(
                 }
                 other => other,
             })?;
-            let verified = pending.finish(&key.signing_keys, Some(&read.sha256))?;
+            let verified = pending.finish(keys, Some(&read.sha256))?;
             (verified, ForwardBody::checked(read.bytes))
         }
         PayloadClaim::Declared(declared) => {
-            let verified = pending.finish(&key.signing_keys, None)?;
+            let verified = pending.finish(keys, None)?;
             let small = body.size_hint().upper().is_some_and(|n| n <= buffer_limit);
             let body = if small {
                 let read = read_body(body, max_body).await?;
@@ -174,29 +192,61 @@ pub async fn authenticate_for_gateway(
             (verified, body)
         }
         PayloadClaim::Streaming(mode) => {
-            let verified = pending.finish(&key.signing_keys, None)?;
+            let verified = pending.finish(keys, None)?;
             let decoder = crate::chunked::decoder(parts, mode, &verified, max_body)?;
             (verified, ForwardBody::chunked(body, decoder, max_body))
         }
         _ => {
-            let verified = pending.finish(&key.signing_keys, None)?;
+            let verified = pending.finish(keys, None)?;
             (verified, ForwardBody::streaming(body, None, max_body))
         }
     };
-    if !key.principal_enabled {
-        return Err(ApiError::access_denied(format!(
-            "principal `{}` is disabled",
-            key.principal
-        )));
-    }
-    app.last_used().touch(&key.access_key_id, unix_seconds(now));
-    let caller = Caller {
-        principal: key.principal.clone(),
-        access_key_id: key.access_key_id.clone(),
-        auth: AuthMethod::from(verified.location),
-        admin: key.admin,
+    let location = AuthMethod::from(verified.location);
+    let caller = match (session, key) {
+        (Some(session), _) => sessions::session_caller(app, &session).await?,
+        (None, Some(key)) => {
+            if !key.principal_enabled {
+                return Err(ApiError::access_denied(format!(
+                    "principal `{}` is disabled",
+                    key.principal
+                )));
+            }
+            app.last_used().touch(&key.access_key_id, unix_seconds(now));
+            Caller {
+                principal: key.principal.clone(),
+                access_key_id: key.access_key_id.clone(),
+                auth: location,
+                admin: key.admin,
+                family: None,
+            }
+        }
+        (None, None) => return Err(ApiError::InternalError),
     };
     Ok((caller, body))
+}
+
+/// Checks the signature and reads the body under `--max-body`: hashed (the hash is part of
+/// the check), or, for an `aws-chunked` body, decoded and verified chunk by chunk after the
+/// seed signature checked out.
+///
+/// # Errors
+/// As [`authenticate`]; the body's own errors (section 18.3 of `spec/protocol.md`).
+pub async fn finish_and_read(
+    app: &App,
+    pending: Pending<'_>,
+    keys: &SigningKeys,
+    parts: &http::request::Parts,
+    body: Incoming,
+) -> Result<(Verified, Bytes), ApiError> {
+    if let PayloadClaim::Streaming(mode) = pending.payload_claim() {
+        let verified = pending.finish(keys, None)?;
+        let decoder = crate::chunked::decoder(parts, mode, &verified, app.max_body())?;
+        let body = ForwardBody::chunked(body, decoder, app.max_body());
+        return Ok((verified, body.read_all().await?));
+    }
+    let body = read_body(body, app.max_body()).await?;
+    let verified = pending.finish(keys, Some(&body.sha256))?;
+    Ok((verified, body.bytes))
 }
 
 async fn active_key(app: &App, id: &str) -> Result<Arc<CachedKey>, ApiError> {

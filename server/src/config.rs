@@ -54,6 +54,9 @@ pub enum Command {
     /// Manage access keys directly in the database.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Delete expired and revoked refresh tokens and sessions now (`serve` also does it
+    /// every `--gc-interval`); prints the counts as JSON.
+    Gc(StoreArgs),
 }
 
 /// `countersign-server principal …`
@@ -86,6 +89,18 @@ pub enum PrincipalCommand {
     },
     /// Enable a principal again.
     Enable {
+        /// Principal name.
+        name: String,
+        /// Database flags.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set a principal's login password, read from stdin (one line; 8-1024 bytes). Logs the
+    /// principal out of every session.
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' \"$PASSWORD\" | countersign-server principal set-password alice"
+    )]
+    SetPassword {
         /// Principal name.
         name: String,
         /// Database flags.
@@ -220,6 +235,9 @@ pub struct ServeArgs {
     /// Serve `GET /metrics` (Prometheus) only on this address instead of on `--listen`.
     #[arg(long, env = "COUNTERSIGN_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Login, session and refresh-token flags.
+    #[command(flatten)]
+    pub sessions: SessionArgs,
 }
 
 /// Flags of the verifying gateway (`--route`).
@@ -316,6 +334,85 @@ pub fn parse_route(text: &str) -> Result<GatewayRoute, String> {
     })
 }
 
+/// Flags of `POST /v1/auth/login` and the sessions it starts (issue #5).
+#[derive(Debug, Clone, Args)]
+pub struct SessionArgs {
+    /// Lifetime of session credentials from login or refresh (1s to 12h).
+    #[arg(long, env = "COUNTERSIGN_SESSION_TTL", default_value = "15m", value_parser = parse_session_ttl)]
+    pub session_ttl: Duration,
+    /// Lifetime of a refresh token; each refresh issues a new one with a fresh lifetime.
+    #[arg(long, env = "COUNTERSIGN_REFRESH_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub refresh_ttl: Duration,
+    /// How long after a refresh token is spent presenting it again is forgiven (concurrent
+    /// refreshes from two tabs); later, it revokes the whole session. `0s` disables it.
+    #[arg(long, env = "COUNTERSIGN_REFRESH_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub refresh_grace: Duration,
+    /// Live sessions (refresh-token families) per principal; a new login past it revokes
+    /// the oldest (1-1000).
+    #[arg(
+        long,
+        env = "COUNTERSIGN_MAX_SESSIONS_PER_PRINCIPAL",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub max_sessions_per_principal: u32,
+    /// Failed logins per principal name within `--login-lockout` before 429.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_LOGIN_MAX_FAILURES",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub login_max_failures: u32,
+    /// Failed logins per client address within `--login-lockout` before 429.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub login_max_failures_per_address: u32,
+    /// Window in which failed logins are counted, from the first failure.
+    #[arg(long, env = "COUNTERSIGN_LOGIN_LOCKOUT", default_value = "15m", value_parser = parse_duration)]
+    pub login_lockout: Duration,
+    /// How often expired and revoked refresh tokens are deleted (see `countersign-server gc`).
+    #[arg(long, env = "COUNTERSIGN_GC_INTERVAL", default_value = "1h", value_parser = parse_positive_duration)]
+    pub gc_interval: Duration,
+}
+
+/// Longest `--session-ttl`.
+pub const MAX_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// Parses `--session-ttl`: a duration from 1 s to 12 h.
+///
+/// # Errors
+/// [`UnitError`] for a malformed value or one outside the bounds.
+pub fn parse_session_ttl(text: &str) -> Result<Duration, UnitError> {
+    let ttl = parse_duration(text)?;
+    if ttl < Duration::from_secs(1) || ttl > MAX_SESSION_TTL {
+        return Err(UnitError::OutOfRange {
+            value: text.to_owned(),
+            bounds: "1s to 12h",
+        });
+    }
+    Ok(ttl)
+}
+
+/// Parses a duration that must not be zero.
+///
+/// # Errors
+/// [`UnitError`] for a malformed or zero value.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, UnitError> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(UnitError::OutOfRange {
+            value: text.to_owned(),
+            bounds: "more than 0",
+        });
+    }
+    Ok(duration)
+}
+
 /// Why a duration or size flag was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -342,6 +439,14 @@ pub enum UnitError {
     /// The value does not fit.
     #[error("`{0}` is too large")]
     Overflow(String),
+    /// The value is outside the flag's bounds.
+    #[error("`{value}` is out of range: expected {bounds}")]
+    OutOfRange {
+        /// The value.
+        value: String,
+        /// The accepted range.
+        bounds: &'static str,
+    },
 }
 
 const DURATION_UNITS: &str = "ms, s, m, h, d";
@@ -449,6 +554,26 @@ mod tests {
         assert_eq!(serve.store.max_keys_per_principal, 2);
         assert!(!serve.require_signed_payload);
         assert!(!serve.no_debug_errors);
+        let sessions = serve.sessions;
+        assert_eq!(sessions.session_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(sessions.refresh_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(sessions.refresh_grace, Duration::from_secs(10));
+        assert_eq!(sessions.max_sessions_per_principal, 10);
+        assert_eq!(sessions.login_max_failures, 5);
+        assert_eq!(sessions.login_max_failures_per_address, 20);
+        assert_eq!(sessions.login_lockout, Duration::from_secs(15 * 60));
+        assert_eq!(sessions.gc_interval, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn session_ttl_is_bounded_to_twelve_hours() {
+        assert_eq!(parse_session_ttl("12h"), Ok(MAX_SESSION_TTL));
+        let err = parse_session_ttl("13h").unwrap_err();
+        assert_eq!(err.to_string(), "`13h` is out of range: expected 1s to 12h");
+        assert!(parse_session_ttl("500ms").is_err());
+        let err = Cli::try_parse_from(["countersign-server", "--session-ttl", "1d"]).unwrap_err();
+        assert!(err.to_string().contains("--session-ttl"), "{err}");
+        assert!(parse_positive_duration("0s").is_err());
     }
 
     #[test]

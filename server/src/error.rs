@@ -89,12 +89,16 @@ pub enum ApiError {
         /// The `x-amz-*` headers that must be signed but were not, when that is the cause.
         headers_not_signed: Vec<String>,
     },
-    /// The session token is malformed.
+    /// The session or refresh token is not valid: altered, not ours, not matching the
+    /// access key id, spent, or its session was revoked.
     #[error("{0}")]
     InvalidToken(String),
-    /// The session token has expired.
+    /// The session or refresh token has expired.
     #[error("{0}")]
     ExpiredToken(String),
+    /// Login failed: unknown principal, no password set, or wrong password (never says which).
+    #[error("the principal name or password is wrong")]
+    InvalidCredentials,
     /// The body exceeds `--max-body`.
     #[error("the request body exceeds the maximum of {limit} bytes")]
     EntityTooLarge {
@@ -116,9 +120,12 @@ pub enum ApiError {
     /// The request conflicts with the current state (duplicate name, key limit).
     #[error("{0}")]
     Conflict(String),
-    /// Too many requests; retry later.
-    #[error("too many requests: retry later")]
-    TooManyRequests,
+    /// Too many requests (failed logins); retry after `retry_after` seconds.
+    #[error("too many failed logins: retry in {retry_after} seconds")]
+    TooManyRequests {
+        /// Seconds until a retry may succeed; also sent as `Retry-After`.
+        retry_after: u64,
+    },
     /// A server bug or misconfiguration; details are logged, not returned.
     #[error("internal error")]
     InternalError,
@@ -168,12 +175,13 @@ impl ApiError {
             Self::AccessDenied { .. } => "AccessDenied",
             Self::InvalidToken(_) => "InvalidToken",
             Self::ExpiredToken(_) => "ExpiredToken",
+            Self::InvalidCredentials => "InvalidCredentials",
             Self::EntityTooLarge { .. } => "EntityTooLarge",
             Self::InvalidRequest(_) => "InvalidRequest",
             Self::NotFound(_) => "NotFound",
             Self::MethodNotAllowed { .. } => "MethodNotAllowed",
             Self::Conflict(_) => "Conflict",
-            Self::TooManyRequests => "TooManyRequests",
+            Self::TooManyRequests { .. } => "TooManyRequests",
             Self::InternalError => "InternalError",
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::IncompleteBody(_) => "IncompleteBody",
@@ -203,13 +211,14 @@ impl ApiError {
             | Self::RequestTimeTooSkewed { .. }
             | Self::RequestExpired(_)
             | Self::InvalidToken(_)
-            | Self::ExpiredToken(_) => StatusCode::UNAUTHORIZED,
+            | Self::ExpiredToken(_)
+            | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::AccessDenied { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::EntityTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
@@ -238,6 +247,9 @@ impl ApiError {
         }
         if let Self::MethodNotAllowed { allowed } = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+        }
+        if let Self::TooManyRequests { retry_after } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
     }
@@ -483,6 +495,13 @@ mod tests {
     }
 
     #[test]
+    fn too_many_requests_says_when_to_retry() {
+        let response = ApiError::TooManyRequests { retry_after: 42 }.into_response("r", QUIET);
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "42");
+    }
+
+    #[test]
     fn method_not_allowed_lists_methods() {
         let response = ApiError::MethodNotAllowed {
             allowed: "GET, POST",
@@ -519,12 +538,13 @@ mod tests {
             ApiError::access_denied(""),
             ApiError::InvalidToken(String::new()),
             ApiError::ExpiredToken(String::new()),
+            ApiError::InvalidCredentials,
             ApiError::EntityTooLarge { limit: 0 },
             ApiError::InvalidRequest(String::new()),
             ApiError::NotFound(String::new()),
             ApiError::MethodNotAllowed { allowed: "GET" },
             ApiError::Conflict(String::new()),
-            ApiError::TooManyRequests,
+            ApiError::TooManyRequests { retry_after: 1 },
             ApiError::InternalError,
             ApiError::ServiceUnavailable,
             ApiError::UpstreamUnavailable(String::new()),
@@ -549,12 +569,13 @@ mod tests {
                 | ApiError::AccessDenied { .. }
                 | ApiError::InvalidToken(_)
                 | ApiError::ExpiredToken(_)
+                | ApiError::InvalidCredentials
                 | ApiError::EntityTooLarge { .. }
                 | ApiError::InvalidRequest(_)
                 | ApiError::NotFound(_)
                 | ApiError::MethodNotAllowed { .. }
                 | ApiError::Conflict(_)
-                | ApiError::TooManyRequests
+                | ApiError::TooManyRequests { .. }
                 | ApiError::InternalError
                 | ApiError::ServiceUnavailable
                 | ApiError::UpstreamUnavailable(_)

@@ -22,10 +22,14 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod migration;
+pub mod password;
 pub mod policy;
 pub mod proxy;
 pub mod routes;
+pub mod session_token;
+pub mod sessions;
 pub mod store;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -59,6 +63,12 @@ pub enum RunError {
     /// The TLS certificate or key is unusable.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// A password could not be hashed (wrong length, or no randomness).
+    #[error(transparent)]
+    Password(crate::password::PasswordError),
+    /// Input on stdin is missing or unreadable.
+    #[error("{0}")]
+    Input(String),
     /// The async runtime could not start.
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
@@ -93,6 +103,7 @@ pub async fn dispatch(command: Command) -> Result<(), RunError> {
         Command::Migrate(store) => migrate(&store.database_url).await,
         Command::Principal(command) => admin::principal(command).await,
         Command::Key(command) => admin::key(command).await,
+        Command::Gc(store) => admin::gc(store).await,
     }
 }
 

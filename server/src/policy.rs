@@ -15,7 +15,17 @@
 //! policy must both allow a request (the key's can only narrow the principal's), and so must
 //! the narrowed policy of session credentials.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
 use serde::{Deserialize, Serialize};
+
+use crate::clock::SharedClock;
+use crate::error::ApiError;
+use crate::store::StoreError;
+use crate::store::policies::Subject;
+use crate::store::sea::SeaKeyStore;
 
 /// Most rules in one policy, and most globs or methods in one rule.
 pub const MAX_RULES: usize = 100;
@@ -183,6 +193,136 @@ fn glob_matches(glob: &[u8], path: &[u8]) -> bool {
         (g, p) = (after, swallowed + 1);
     }
     glob[g..].iter().all(|&c| c == b'*')
+}
+
+impl Denial {
+    fn describe(self, whose: &str, method: &str, path: &str) -> String {
+        match self {
+            Self::DenyRule(i) => format!(
+                "{method} {path} is denied by deny rule {} of the {whose} policy",
+                i + 1
+            ),
+            Self::NoAllowRule => {
+                format!("{method} {path} matches no allow rule of the {whose} policy")
+            }
+        }
+    }
+}
+
+/// Most cached policy lookups (subjects with and without a policy).
+const MAX_ENTRIES: usize = 100_000;
+
+/// Policies by subject, cached like keys: a change reaches every replica within the TTL, and
+/// a request needs no database query once its subjects were seen.
+pub struct PolicyCache {
+    store: Arc<SeaKeyStore>,
+    clock: SharedClock,
+    ttl: Duration,
+    /// One map per [`Subject`] kind, so a lookup borrows the name (no allocation).
+    entries: Mutex<[HashMap<String, CachedPolicy>; 3]>,
+}
+
+/// The index of a kind's map in [`PolicyCache`].
+fn slot(kind: Subject) -> usize {
+    match kind {
+        Subject::Principal => 0,
+        Subject::Key => 1,
+        Subject::Session => 2,
+    }
+}
+
+/// A subject's policy (or none) and when it was read.
+type CachedPolicy = (Option<Arc<Policy>>, SystemTime);
+
+impl std::fmt::Debug for PolicyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyCache")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyCache {
+    /// A cache over `store` whose entries live `ttl`.
+    pub fn new(store: Arc<SeaKeyStore>, clock: SharedClock, ttl: Duration) -> Self {
+        Self {
+            store,
+            clock,
+            ttl,
+            entries: Mutex::new(Default::default()),
+        }
+    }
+
+    /// The policy of a subject (`None`: no policy, everything allowed).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer (nothing is cached then).
+    pub async fn get(
+        &self,
+        kind: Subject,
+        subject: &str,
+    ) -> Result<Option<Arc<Policy>>, StoreError> {
+        let now = self.clock.now();
+        {
+            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((policy, at)) = entries[slot(kind)].get(subject)
+                && now.duration_since(*at).is_ok_and(|age| age < self.ttl)
+            {
+                return Ok(policy.clone());
+            }
+        }
+        let document = self.store.policy(kind, subject).await?;
+        let policy = document.map(|text| {
+            Arc::new(Policy::parse(&text).unwrap_or_else(|err| {
+                // Validated when set; if the row is damaged, deny everything (fail closed).
+                tracing::error!(subject = kind.as_str(), error = %err, "stored policy does not parse: denying all");
+                Policy {
+                    allow: Vec::new(),
+                    deny: Vec::new(),
+                }
+            }))
+        });
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = &mut entries[slot(kind)];
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(subject.to_owned(), (policy.clone(), now));
+        Ok(policy)
+    }
+
+    /// Forgets a subject, so a change made through this replica applies here at once.
+    pub fn invalidate(&self, kind: Subject, subject: &str) {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)[slot(kind)].remove(subject);
+    }
+
+    /// Checks `method path` against the principal's policy and, for an access key, the key's;
+    /// for session credentials, the narrowing given at login.
+    ///
+    /// # Errors
+    /// 403 `AccessDenied` naming the policy and rule that denied it; 503 when the store fails.
+    pub async fn authorize(
+        &self,
+        principal: &str,
+        access_key_id: Option<&str>,
+        session: Option<&str>,
+        method: &str,
+        path: &str,
+    ) -> Result<(), ApiError> {
+        let subjects = [
+            Some((Subject::Principal, principal)),
+            access_key_id.map(|id| (Subject::Key, id)),
+            session.map(|family| (Subject::Session, family)),
+        ];
+        for (kind, subject) in subjects.into_iter().flatten() {
+            if let Some(policy) = self.get(kind, subject).await? {
+                policy.check(method, path).map_err(|denial| {
+                    ApiError::access_denied(denial.describe(kind.as_str(), method, path))
+                })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

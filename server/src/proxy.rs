@@ -41,6 +41,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::Caller;
 use crate::config::{GatewayArgs, GatewayRoute};
 use crate::error::{ApiError, Response, ResponseBody};
+use crate::sessions::PeerAddr;
 
 /// Header with the authenticated principal's name.
 pub const PRINCIPAL_HEADER: &str = "x-countersign-principal";
@@ -59,10 +60,6 @@ const PRESIGN_PARAMS: &[&str] = &[
     "x-amz-signature",
     "x-amz-security-token",
 ];
-
-/// The client address of a request, put in its extensions by the connection.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// The configured routes and the pooled upstream clients.
 pub struct Gateway {
@@ -334,7 +331,7 @@ fn forwarded_headers(
     original_host: Option<HeaderValue>,
 ) {
     if let Some(PeerAddr(peer)) = extensions.get::<PeerAddr>() {
-        let ip = peer.ip().to_string();
+        let ip = peer.to_string();
         let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
             Some(previous) => format!("{previous}, {ip}"),
             None => ip,

@@ -1,4 +1,4 @@
-//! The signed routes: `whoami` and the admin API. Only authenticated requests get here.
+//! The signed routes: `whoami`, logout and the admin API. Only authenticated requests get here.
 
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -9,6 +9,9 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::clock::unix_seconds;
 use crate::error::{ApiError, Response, json_response, typed_json_response};
+use crate::policy::Policy;
+use crate::sessions;
+use crate::store::policies::Subject;
 use crate::store::{KeyStatus, KeyStore};
 
 /// A route of the signed API, with its path parameters decoded.
@@ -24,6 +27,16 @@ pub enum Route {
     PrincipalKeys(String),
     /// `/v1/keys/{id}`
     Key(String),
+    /// `/v1/principals/{name}/password`
+    PrincipalPassword(String),
+    /// `/v1/principals/{name}/policy`
+    PrincipalPolicy(String),
+    /// `/v1/keys/{id}/policy`
+    KeyPolicy(String),
+    /// `/v1/auth/logout`
+    Logout,
+    /// `/v1/auth/logout-all`
+    LogoutAll,
 }
 
 impl Route {
@@ -47,6 +60,11 @@ impl Route {
             ["principals", name] => decode(name).map(Self::Principal),
             ["principals", name, "keys"] => decode(name).map(Self::PrincipalKeys),
             ["keys", id] => decode(id).map(Self::Key),
+            ["principals", name, "password"] => decode(name).map(Self::PrincipalPassword),
+            ["principals", name, "policy"] => decode(name).map(Self::PrincipalPolicy),
+            ["keys", id, "policy"] => decode(id).map(Self::KeyPolicy),
+            ["auth", "logout"] => Some(Self::Logout),
+            ["auth", "logout-all"] => Some(Self::LogoutAll),
             _ => None,
         }
     }
@@ -58,11 +76,14 @@ impl Route {
             Self::Principals | Self::PrincipalKeys(_) => "GET, POST",
             Self::Principal(_) => "PATCH",
             Self::Key(_) => "PATCH, DELETE",
+            Self::PrincipalPassword(_) => "PUT",
+            Self::PrincipalPolicy(_) | Self::KeyPolicy(_) => "GET, PUT, DELETE",
+            Self::Logout | Self::LogoutAll => "POST",
         }
     }
 
     fn is_admin(&self) -> bool {
-        !matches!(self, Self::Whoami)
+        !matches!(self, Self::Whoami | Self::Logout | Self::LogoutAll)
     }
 }
 
@@ -107,6 +128,11 @@ async fn dispatch(
         (Route::PrincipalKeys(name), _) => list_keys(app, &name).await,
         (Route::Key(id), "PATCH") => patch_key(app, &id, body).await,
         (Route::Key(id), _) => delete_key(app, &id).await,
+        (Route::PrincipalPassword(name), _) => sessions::set_password(app, &name, body).await,
+        (Route::PrincipalPolicy(name), m) => policy(app, Subject::Principal, &name, m, body).await,
+        (Route::KeyPolicy(id), m) => policy(app, Subject::Key, &id, m, body).await,
+        (Route::Logout, _) => sessions::logout(app, caller).await,
+        (Route::LogoutAll, _) => sessions::logout_all(app, caller).await,
     }
 }
 
@@ -166,6 +192,7 @@ async fn patch_principal(app: &App, name: &str, body: &[u8]) -> Result<Response,
         .set_principal_enabled(name, request.enabled)
         .await?;
     app.cache().invalidate_principal(name);
+    app.families().invalidate_principal(name);
     Ok(json_response(StatusCode::OK, &json!(principal)))
 }
 
@@ -203,6 +230,67 @@ async fn delete_key(app: &App, id: &str) -> Result<Response, ApiError> {
     *response.body_mut() = http_body_util::Either::Left(http_body_util::Full::default());
     response.headers_mut().remove(http::header::CONTENT_TYPE);
     Ok(response)
+}
+
+/// `GET|PUT|DELETE /v1/principals/{name}/policy` and `/v1/keys/{id}/policy`.
+async fn policy(
+    app: &App,
+    kind: Subject,
+    subject: &str,
+    method: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let now = unix_seconds(app.clock().now());
+    let stored = match method {
+        "PUT" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::InvalidRequest("the policy must be UTF-8 JSON".into()))?;
+            let policy =
+                Policy::parse(text).map_err(|err| ApiError::InvalidRequest(err.to_string()))?;
+            let canonical = serde_json::to_string(&policy).map_err(|_| ApiError::InternalError)?;
+            app.store()
+                .set_policy(kind, subject, Some(&canonical), now)
+                .await?;
+            app.policies().invalidate(kind, subject);
+            Some(policy)
+        }
+        "DELETE" => {
+            app.store().set_policy(kind, subject, None, now).await?;
+            app.policies().invalidate(kind, subject);
+            None
+        }
+        _ => {
+            let exists = match kind {
+                Subject::Principal => app
+                    .store()
+                    .list_principals()
+                    .await?
+                    .iter()
+                    .any(|p| p.name == subject),
+                Subject::Key => app.store().key_material(subject).await?.is_some(),
+                Subject::Session => false,
+            };
+            if !exists {
+                return Err(ApiError::NotFound(format!(
+                    "no {} `{subject}`",
+                    kind.as_str()
+                )));
+            }
+            match app.store().policy(kind, subject).await? {
+                Some(text) => Some(Policy::parse(&text).map_err(|_| ApiError::InternalError)?),
+                None => None,
+            }
+        }
+    };
+    let field = match kind {
+        Subject::Principal => "principal",
+        Subject::Key => "access_key_id",
+        Subject::Session => "session",
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ field: subject, "policy": stored }),
+    ))
 }
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

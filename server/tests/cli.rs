@@ -16,7 +16,7 @@ fn help_lists_every_subcommand() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for sub in ["serve", "migrate", "principal", "key"] {
+    for sub in ["serve", "migrate", "principal", "key", "gc"] {
         assert!(
             text.contains(sub),
             "--help does not mention `{sub}`:\n{text}"

@@ -111,10 +111,7 @@ impl AmzDate {
 
     /// The scope date, `YYYYMMDD`.
     pub fn date_stamp(self) -> DateStamp {
-        let full = self.to_bytes();
-        let mut out = [0u8; 8];
-        out.copy_from_slice(&full[..8]);
-        DateStamp(out)
+        DateStamp::of(&self.to_bytes())
     }
 }
 
@@ -129,6 +126,13 @@ impl fmt::Display for AmzDate {
 pub struct DateStamp([u8; 8]);
 
 impl DateStamp {
+    /// The date part of a timestamp already rendered by [`AmzDate::to_bytes`].
+    pub(crate) fn of(timestamp: &[u8; 16]) -> Self {
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&timestamp[..8]);
+        Self(out)
+    }
+
     /// The eight ASCII digits.
     pub fn as_str(&self) -> &str {
         ascii(&self.0)

@@ -13,7 +13,7 @@ use crate::canonical::query::{QueryReading, canonical_query, encode_value};
 use crate::canonical::uri::canonical_uri;
 use crate::canonical::{CanonicalRequest, Payload, Request, UriEncoding};
 use crate::credentials::Credentials;
-use crate::date::AmzDate;
+use crate::date::{AmzDate, DateStamp};
 use crate::error::SignError;
 use crate::signing_key::{Signature, SigningKeys, hex_str};
 use crate::string_to_sign::{ALGORITHM, Scope, StringToSign};
@@ -163,7 +163,8 @@ impl Signer {
     ) -> Result<SignedRequest<'r>, SignError> {
         check_request(req)?;
         let payload_line = payload.line();
-        let date = String::from(std::str::from_utf8(&now.to_bytes()).unwrap_or_default());
+        let date_bytes = now.to_bytes();
+        let date = String::from(std::str::from_utf8(&date_bytes).unwrap_or_default());
         // A streaming body cannot be decoded without its mode: the header is always sent.
         let send_sha = self.settings.content_sha256 == ContentSha256Header::Send
             || matches!(payload, Payload::Streaming(_));
@@ -177,7 +178,7 @@ impl Signer {
         }
         let (headers, signed) = canonical_headers(req, &added, SIGNER_HEADERS)?;
         let creq = self.canonical(req, req.query(), headers, signed, payload_line);
-        let (signature, sts) = self.signature(&creq, now);
+        let (signature, sts) = self.signature(&creq, date_bytes);
         let id = self.credentials.access_key_id();
         let mut auth = String::with_capacity(160 + id.len() + creq.signed_headers().len());
         auth.push_str(ALGORITHM);
@@ -234,7 +235,7 @@ impl Signer {
         query.push_str(req.query());
         self.push_auth_params(&mut query, now, secs, &signed);
         let creq = self.canonical(req, &query, headers, signed, payload_line);
-        let (signature, sts) = self.signature(&creq, now);
+        let (signature, sts) = self.signature(&creq, now.to_bytes());
         query.push_str("&X-Amz-Signature=");
         query.push_str(hex_str(&signature.to_hex()));
         Ok(PresignedRequest {
@@ -277,14 +278,18 @@ impl Signer {
     fn signature(
         &self,
         creq: &CanonicalRequest<'_>,
-        now: AmzDate,
+        date_bytes: [u8; 16],
     ) -> (Signature, StringToSign<'_>) {
-        let scope = self.scope(now);
-        let sts = StringToSign::new(now, scope, &creq.digest());
-        let key = self
+        let scope = Scope {
+            date: DateStamp::of(&date_bytes),
+            region: &self.region,
+            service: &self.service,
+        };
+        let sts = StringToSign::with_date_bytes(date_bytes, scope, &creq.digest());
+        let signature = self
             .keys
-            .signing_key(scope.date, scope.region, scope.service);
-        (sts.sign(&key), sts)
+            .with_key(scope.date, scope.region, scope.service, |key| sts.sign(key));
+        (signature, sts)
     }
 
     fn push_auth_params(&self, query: &mut String, now: AmzDate, secs: u64, signed: &str) {

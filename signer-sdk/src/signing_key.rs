@@ -91,6 +91,35 @@ impl SigningKeys {
         &self.secret
     }
 
+    /// Runs `f` with the signing key for a scope, under the cache lock and without copying the
+    /// key (the signer's hot path).
+    pub fn with_key<R>(
+        &self,
+        date: DateStamp,
+        region: &str,
+        service: &str,
+        f: impl FnOnce(&SigningKey) -> R,
+    ) -> R {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let hit = cache
+            .iter()
+            .flatten()
+            .find(|c| c.date == date && &*c.region == region && &*c.service == service);
+        if let Some(hit) = hit {
+            return f(&hit.key);
+        }
+        let key = SigningKey::derive(&self.secret, date, region, service);
+        let result = f(&key);
+        cache.swap(0, 1);
+        cache[0] = Some(CachedKey {
+            date,
+            region: region.into(),
+            service: service.into(),
+            key,
+        });
+        result
+    }
+
     /// The signing key for a scope, derived at most once per scope while it stays cached.
     pub fn signing_key(&self, date: DateStamp, region: &str, service: &str) -> SigningKey {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
@@ -257,6 +286,12 @@ mod tests {
         let d1 = AmzDate::parse("20200101T000000Z").unwrap().date_stamp();
         let d2 = AmzDate::parse("20200102T000000Z").unwrap().date_stamp();
         let a = keys.signing_key(d1, "r", "s");
+        let same = keys.with_key(d1, "r", "s", |k| *k.as_bytes());
+        assert_eq!(&same, a.as_bytes());
+        assert_eq!(
+            keys.with_key(d1, "r3", "s", |k| *k.as_bytes()),
+            *SigningKey::derive(keys.secret(), d1, "r3", "s").as_bytes()
+        );
         let b = keys.signing_key(d2, "r", "s");
         assert_eq!(a.as_bytes(), keys.signing_key(d1, "r", "s").as_bytes());
         assert_eq!(b.as_bytes(), keys.signing_key(d2, "r", "s").as_bytes());

@@ -47,6 +47,19 @@ impl<'a> StringToSign<'a> {
         }
     }
 
+    /// As [`StringToSign::new`], with the timestamp already rendered (`YYYYMMDDTHHMMSSZ`).
+    pub(crate) fn with_date_bytes(
+        date: [u8; 16],
+        scope: Scope<'a>,
+        creq_digest: &[u8; 32],
+    ) -> Self {
+        Self {
+            date,
+            scope,
+            creq_hash: hex_bytes(creq_digest),
+        }
+    }
+
     /// The credential scope.
     pub fn scope(&self) -> Scope<'a> {
         self.scope

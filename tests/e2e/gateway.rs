@@ -760,3 +760,61 @@ fn a_1_gib_upload_streams_through_the_gateway_in_bounded_memory() {
     );
     assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
 }
+
+/// Issue #5 through the gateway: session credentials from login are verified like keys and
+/// the upstream is told `x-countersign-auth: session`; after logout nothing reaches it.
+#[test]
+fn session_credentials_pass_the_gateway_as_auth_session_until_logout() {
+    let dir = TempDir::new("gw-session");
+    let store = Store::sqlite(dir.path());
+    store.admin(&["principal", "create", "alice"]);
+    store.set_password("alice", "correct horse battery");
+    let upstream = Upstream::start(Duration::ZERO);
+    let server = gateway(&store, &upstream, &[]);
+    let login = server.post_json(
+        "/v1/auth/login",
+        &serde_json::json!({"principal": "alice", "password": "correct horse battery"}),
+    );
+    assert_eq!(
+        login.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&login.body)
+    );
+    let v = login.json();
+    let text = |k: &str| v[k].as_str().unwrap().to_owned();
+    let session = || {
+        Credentials::new(text("access_key_id"), text("secret_access_key"))
+            .with_session_token(text("session_token"))
+    };
+    let at = AmzDate::from_system_time(SystemTime::now());
+    let req = server.sign_with(session(), "POST", "/api/topics", &[], b"{\"t\":1}", at);
+    let response = server.send(&req);
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].all("x-countersign-auth"), ["session"]);
+    assert_eq!(seen[0].all("x-countersign-principal"), ["alice"]);
+    assert_eq!(
+        seen[0].all("x-countersign-access-key-id"),
+        [text("access_key_id").as_str()]
+    );
+    assert!(seen[0].header("x-amz-security-token").is_none());
+    assert_eq!(seen[0].body, b"{\"t\":1}");
+
+    let logout = server.sign_with(session(), "POST", "/v1/auth/logout", &[], b"", at);
+    assert_eq!(server.send(&logout).status, 204);
+    let response = server.send(&req);
+    assert_eq!(response.status, 401);
+    assert_eq!(response.code(), "InvalidToken");
+    assert_eq!(
+        upstream.seen().len(),
+        1,
+        "a revoked session reached the upstream"
+    );
+}

@@ -1273,3 +1273,95 @@ fn uploads_show_progress_only_on_a_terminal() {
         stderr(&piped)
     );
 }
+
+#[test]
+fn admin_policy_commands_set_show_and_clear() {
+    let fx = Fixture::new("req-policy", &[]);
+    let endpoint = fx.endpoint();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--endpoint", endpoint.as_str()];
+        all.extend_from_slice(args);
+        fx.as_admin(&all)
+    };
+    assert_eq!(code(&admin(&["principal", "create", "pat"])), Some(0));
+    let created = admin(&[
+        "key",
+        "create",
+        "--principal",
+        "pat",
+        "--save-profile",
+        "pat",
+        "--json",
+    ]);
+    assert_eq!(code(&created), Some(0), "{}", stderr(&created));
+    let pat = |args: &[&str]| fx.run(&[&["--profile", "pat"], args].concat(), &[], None);
+    assert_eq!(code(&pat(&["whoami"])), Some(0));
+
+    let policy = r#"{"allow":[{"methods":["GET"],"paths":["/v1/things/**"]}]}"#;
+    let set = admin(&["policy", "set", "--principal", "pat", "--document", policy]);
+    assert_eq!(code(&set), Some(0), "{}", stderr(&set));
+    let denied = pat(&["whoami"]);
+    assert_eq!(code(&denied), Some(4));
+    assert!(stderr(&denied).contains("AccessDenied") || stdout(&denied).contains("AccessDenied"));
+    let shown = json(&admin(&["policy", "show", "--principal", "pat", "--json"]));
+    assert_eq!(
+        shown["policy"]["allow"][0]["paths"][0], "/v1/things/**",
+        "{shown}"
+    );
+    let table = stdout(&admin(&["policy", "show", "--principal", "pat"]));
+    assert!(table.starts_with("PRINCIPAL"), "{table}");
+
+    let file = fx.dir.path().join("open.json");
+    std::fs::write(&file, r#"{"allow":[{"methods":["*"],"paths":["/**"]}]}"#).unwrap();
+    let set = admin(&[
+        "policy",
+        "set",
+        "--principal",
+        "pat",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&set), Some(0), "{}", stderr(&set));
+    assert_eq!(code(&pat(&["whoami"])), Some(0));
+    assert_eq!(
+        code(&admin(&["policy", "clear", "--principal", "pat"])),
+        Some(0)
+    );
+    let cleared = json(&admin(&["policy", "show", "--principal", "pat", "--json"]));
+    assert_eq!(cleared["policy"], Value::Null);
+
+    // Usage errors: both subjects, neither, bad JSON; a malformed policy is the server's 400.
+    assert_eq!(
+        code(&admin(&[
+            "policy",
+            "show",
+            "--principal",
+            "pat",
+            "--key",
+            "AKCS"
+        ])),
+        Some(2)
+    );
+    assert_eq!(code(&admin(&["policy", "show"])), Some(2));
+    assert_eq!(
+        code(&admin(&[
+            "policy",
+            "set",
+            "--principal",
+            "pat",
+            "--json",
+            "{"
+        ])),
+        Some(2)
+    );
+    let bad = admin(&[
+        "policy",
+        "set",
+        "--principal",
+        "pat",
+        "--document",
+        r#"{"allow":[{"methods":["get"],"paths":["/x"]}]}"#,
+    ]);
+    assert_eq!(code(&bad), Some(4));
+    assert!(stderr(&bad).contains("InvalidRequest"), "{}", stderr(&bad));
+}

@@ -73,6 +73,29 @@ impl Store {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
+    /// Runs `principal set-password NAME` with `password` and a newline on stdin.
+    pub fn set_password(&self, name: &str, password: &str) -> String {
+        use std::io::Write as _;
+        let mut child = Command::new(bin("countersign-server"))
+            .args(["principal", "set-password", name])
+            .args(self.args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run countersign-server");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{password}").expect("write password");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "set-password failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
     /// Creates a principal and one key, returning (access key id, secret).
     pub fn principal_with_key(&self, name: &str, admin: bool) -> (String, String) {
         let mut args = vec!["principal", "create", name];
@@ -169,6 +192,19 @@ impl Server {
         self.send(&req)
     }
 
+    /// Sends an unsigned `POST` with a JSON body.
+    pub fn post_json(&self, target: &str, body: &Value) -> Response {
+        self.send(&RawRequest {
+            method: "POST".into(),
+            target: target.to_owned(),
+            headers: vec![
+                ("Host".into(), self.host()),
+                ("Content-Type".into(), "application/json".into()),
+            ],
+            body: body.to_string().into_bytes(),
+        })
+    }
+
     /// Builds a header-signed request (extra headers are signed too).
     pub fn sign(
         &self,
@@ -179,13 +215,23 @@ impl Server {
         body: &[u8],
         at: AmzDate,
     ) -> RawRequest {
+        let credentials = Credentials::new(&creds.0, creds.1.as_str());
+        self.sign_with(credentials, method, target, headers, body, at)
+    }
+
+    /// Builds a header-signed request with any credentials (a session token is sent and
+    /// signed as `x-amz-security-token`).
+    pub fn sign_with(
+        &self,
+        credentials: Credentials,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        at: AmzDate,
+    ) -> RawRequest {
         let host = self.host();
-        let signer = Signer::new(
-            Credentials::new(&creds.0, creds.1.as_str()),
-            "local",
-            "countersign",
-        )
-        .expect("signer");
+        let signer = Signer::new(credentials, "local", "countersign").expect("signer");
         let view = Request::new(method, target)
             .header("host", &host)
             .headers(headers.iter().copied());

@@ -9,7 +9,10 @@ use countersign::Credentials;
 use serde_json::{Value, json};
 
 use crate::api::{self, Api, segment};
-use crate::cli::{AdminArgs, AdminCommand, CredentialArgs, KeyCommand, PrincipalCommand};
+use crate::cli::{
+    AdminArgs, AdminCommand, CredentialArgs, KeyCommand, PolicyCommand, PolicySubject,
+    PrincipalCommand,
+};
 use crate::cmd::configure;
 use crate::config::{Profile, Sources};
 use crate::error::CliError;
@@ -59,6 +62,7 @@ pub fn run(
                 rotation.run(args, sources, &api).await?
             }
             AdminCommand::Key(cmd) => key(&api, cmd, sources).await?,
+            AdminCommand::Policy(cmd) => policy(&api, cmd).await?,
         };
         print(out, &printed, args.json)?;
         Ok(ExitCode::SUCCESS)
@@ -93,6 +97,56 @@ async fn principal(api: &Api<'_>, cmd: &PrincipalCommand) -> Result<Printed, Cli
     };
     Ok(Printed {
         columns: &PRINCIPAL_COLUMNS,
+        rows: vec![row],
+    })
+}
+
+async fn policy(api: &Api<'_>, cmd: &PolicyCommand) -> Result<Printed, CliError> {
+    let subject = match cmd {
+        PolicyCommand::Set { subject, .. }
+        | PolicyCommand::Show { subject }
+        | PolicyCommand::Clear { subject } => subject,
+    };
+    let (path, columns): (String, &'static [&'static str]) = match subject {
+        PolicySubject {
+            principal: Some(name),
+            ..
+        } => (
+            format!("/v1/principals/{}/policy", segment(name)),
+            &["principal", "policy"],
+        ),
+        PolicySubject { key: Some(id), .. } => (
+            format!("/v1/keys/{}/policy", segment(id)),
+            &["access_key_id", "policy"],
+        ),
+        _ => {
+            return Err(CliError::Args(
+                "name whose policy: --principal NAME or --key ACCESS_KEY_ID".into(),
+            ));
+        }
+    };
+    let row = match cmd {
+        PolicyCommand::Set { document, file, .. } => {
+            let text = match (document, file) {
+                (Some(text), _) => text.clone(),
+                (None, Some(path)) => std::fs::read_to_string(path).map_err(|err| {
+                    CliError::Args(format!("cannot read {}: {err}", path.display()))
+                })?,
+                (None, None) => {
+                    return Err(CliError::Args(
+                        "give the policy with --document JSON or --file PATH".into(),
+                    ));
+                }
+            };
+            let document: Value = serde_json::from_str(&text)
+                .map_err(|err| CliError::Args(format!("the policy is not valid JSON: {err}")))?;
+            api.call("PUT", &path, Some(&document)).await?
+        }
+        PolicyCommand::Show { .. } => api.call("GET", &path, None).await?,
+        PolicyCommand::Clear { .. } => api.call("DELETE", &path, None).await?,
+    };
+    Ok(Printed {
+        columns,
         rows: vec![row],
     })
 }

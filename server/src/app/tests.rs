@@ -774,3 +774,108 @@ async fn two_servers_on_one_postgres_share_keys_and_see_a_disable_within_the_ttl
         server.stop().await;
     }
 }
+
+/// Logs in through the in-process server: returns the login response body.
+async fn login_in_process(server: &TestServer, password: &str) -> Reply {
+    let body = serde_json::json!({"principal": "alice", "password": password}).to_string();
+    server
+        .raw(&http_bytes("POST", "/v1/auth/login", &[], &body))
+        .await
+}
+
+fn session_whoami(session: &Value, now: AmzDate) -> Vec<u8> {
+    let text = |k: &str| session[k].as_str().unwrap().to_owned();
+    let credentials = Credentials::new(text("access_key_id"), text("secret_access_key"))
+        .with_session_token(text("session_token"));
+    let signer = Signer::new(credentials, "local", "countersign").unwrap();
+    let request = Request::new("GET", "/v1/whoami").header("host", HOST);
+    let signed = signer.sign(&request, Payload::Bytes(b""), now).unwrap();
+    let headers: Vec<(String, String)> = signed
+        .headers()
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), v.clone()))
+        .collect();
+    http_bytes("GET", "/v1/whoami", &headers, "")
+}
+
+/// Issue #5: session credentials expire on the server's clock, and no password, secret,
+/// session token or refresh token reaches a log line or an error body.
+#[tokio::test]
+async fn sessions_expire_on_the_clock_and_never_leak_their_secrets() {
+    let captured = captured_logs();
+    let server = TestServer::start(&["--session-ttl", "10m", "--refresh-grace", "0s"]).await;
+    let password = "LEAK-MARKER-PASSWORD-51d2";
+    let store = server.app.store();
+    store.create_principal("alice", false, 1).await.unwrap();
+    let hash = server
+        .app
+        .passwords()
+        .hash(zeroize::Zeroizing::new(password.to_owned()))
+        .await
+        .unwrap();
+    store.set_password("alice", &hash, 1).await.unwrap();
+
+    let wrong = login_in_process(&server, "LEAK-MARKER-WRONG-PASSWORD").await;
+    assert_eq!(wrong.code(), "InvalidCredentials");
+    let login = login_in_process(&server, password).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let now = AmzDate::from_system_time(server.clock.now());
+    let ok = server.raw(&session_whoami(&login.body, now)).await;
+    assert_eq!(
+        (ok.status, ok.body["auth"].as_str()),
+        (200, Some("session"))
+    );
+
+    server.clock.advance(Duration::from_secs(599));
+    let now = AmzDate::from_system_time(server.clock.now());
+    assert_eq!(
+        server.raw(&session_whoami(&login.body, now)).await.status,
+        200
+    );
+    server.clock.advance(Duration::from_secs(1));
+    let now = AmzDate::from_system_time(server.clock.now());
+    let expired = server.raw(&session_whoami(&login.body, now)).await;
+    assert_eq!(expired.code(), "ExpiredToken");
+    let refresh_token = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let body = serde_json::json!({ "refresh_token": refresh_token }).to_string();
+    let refreshed = server
+        .raw(&http_bytes("POST", "/v1/auth/refresh", &[], &body))
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let bodies = [
+        wrong.body.to_string(),
+        expired.body.to_string(),
+        server
+            .raw(&http_bytes("POST", "/v1/auth/refresh", &[], &body))
+            .await
+            .body
+            .to_string(),
+    ];
+    server.stop().await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("/v1/auth/login"), "no access log captured");
+    let secrets = [
+        password.to_owned(),
+        "LEAK-MARKER-WRONG-PASSWORD".to_owned(),
+        hash,
+        refresh_token,
+        login.body["secret_access_key"].as_str().unwrap().to_owned(),
+        login.body["session_token"].as_str().unwrap().to_owned(),
+        refreshed.body["refresh_token"].as_str().unwrap().to_owned(),
+        refreshed.body["secret_access_key"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    ];
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a log line leaks `{secret}`"
+        );
+        assert!(
+            !bodies.iter().any(|b| b.contains(secret.as_str())),
+            "an error body leaks `{secret}`"
+        );
+    }
+}

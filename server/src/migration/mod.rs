@@ -4,6 +4,8 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_keys;
+mod m20261129_000002_create_sessions;
+mod m20261129_000003_create_policies;
 
 /// The migration set.
 #[derive(Debug)]
@@ -11,6 +13,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_create_keys::Migration)]
+        vec![
+            Box::new(m20261129_000001_create_keys::Migration),
+            Box::new(m20261129_000002_create_sessions::Migration),
+            Box::new(m20261129_000003_create_policies::Migration),
+        ]
     }
 }

@@ -174,6 +174,20 @@ impl MasterKey {
         Ok(Secret::new(text.to_owned()))
     }
 
+    /// A 32-byte key derived for one purpose: HMAC-SHA256 keyed with the master key over
+    /// `label`. Session tokens use derived keys, never the key that seals secrets at rest.
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        use hmac::{KeyInit, Mac};
+        type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+        let mut out = Zeroizing::new([0u8; 32]);
+        // A 32-byte key is always a valid HMAC key; the fallback is unreachable.
+        if let Ok(mut mac) = HmacSha256::new_from_slice(self.0.as_slice()) {
+            mac.update(label);
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     fn cipher(&self) -> ChaCha20Poly1305 {
         ChaCha20Poly1305::new(&Key::from(*self.0))
     }

@@ -5,10 +5,13 @@
 
 pub mod cache;
 pub mod entity;
+pub mod family_cache;
 pub mod keys;
 pub mod last_used;
 pub mod master_key;
+pub mod policies;
 pub mod sea;
+pub mod sessions;
 
 use std::fmt;
 use std::future::Future;

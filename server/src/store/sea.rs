@@ -44,8 +44,7 @@ impl SeaKeyStore {
     /// # Errors
     /// [`StoreError::Database`] when a migration fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.db, None).await?;
-        Ok(())
+        migrate_with_retries(&self.db).await
     }
 
     /// Connects to `database_url`, applies the pending migrations and disconnects; needs no
@@ -55,7 +54,7 @@ impl SeaKeyStore {
     /// [`StoreError::Database`] when the database is unreachable or a migration fails.
     pub async fn migrate_url(database_url: &str) -> Result<(), StoreError> {
         let db = Database::connect(connect_options(database_url)).await?;
-        Migrator::up(&db, None).await?;
+        migrate_with_retries(&db).await?;
         db.close().await?;
         Ok(())
     }
@@ -69,7 +68,17 @@ impl SeaKeyStore {
         Ok(())
     }
 
-    async fn find_principal(&self, name: &str) -> Result<principal::Model, StoreError> {
+    /// The master key, for deriving the session-token key.
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.master_key
+    }
+
+    /// The connection pool, for the other store modules.
+    pub(super) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub(super) async fn find_principal(&self, name: &str) -> Result<principal::Model, StoreError> {
         principal::Entity::find_by_id(name.to_owned())
             .one(&self.db)
             .await?
@@ -216,6 +225,10 @@ impl KeyStore for SeaKeyStore {
         if result.rows_affected == 0 {
             return Err(StoreError::KeyNotFound(id.to_owned()));
         }
+        // A key's policy goes with it.
+        super::entity::policy::Entity::delete_by_id(("key".to_owned(), id.to_owned()))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 
@@ -277,12 +290,41 @@ fn connect_options(database_url: &str) -> ConnectOptions {
     options
 }
 
+/// Attempts at applying the migrations before giving up.
+const MIGRATE_ATTEMPTS: u32 = 5;
+
+/// Applies pending migrations, retrying a failed attempt a few times.
+///
+/// Processes that start together on a fresh PostgreSQL database (replicas, parallel tests)
+/// race on `CREATE TABLE IF NOT EXISTS` and on the migration table (`duplicate key value
+/// violates unique constraint "pg_type_typname_nsp_index"`). Each migration runs in a
+/// transaction and only creates what is missing, so the loser can simply try again and then
+/// finds the work done.
+async fn migrate_with_retries(db: &DatabaseConnection) -> Result<(), StoreError> {
+    let mut attempt = 1;
+    loop {
+        match Migrator::up(db, None).await {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt < MIGRATE_ATTEMPTS => {
+                tracing::warn!(error = %err, attempt, "migration failed; retrying (another process may be migrating)");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
+                    .await;
+                attempt += 1;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
 /// How long to wait for a database connection.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Takes a write lock on the principal's row (PostgreSQL row lock, SQLite write lock), so
 /// that concurrent key creations for one principal cannot both pass the limit check.
-async fn lock_principal<C: ConnectionTrait>(conn: &C, name: &str) -> Result<(), StoreError> {
+pub(super) async fn lock_principal<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+) -> Result<(), StoreError> {
     let result = principal::Entity::update_many()
         .col_expr(
             principal::Column::Admin,
@@ -487,6 +529,43 @@ mod tests {
             other.key_material(&key.access_key_id).await,
             Err(StoreError::Decrypt(_))
         ));
+    }
+
+    /// Replicas starting together on a fresh PostgreSQL database all migrate successfully
+    /// (before the retry, some of six concurrent `migrate` runs failed on pg_type).
+    #[tokio::test]
+    async fn concurrent_migrations_on_a_fresh_postgres_database_all_succeed() {
+        let Ok(url) = std::env::var(POSTGRES_ENV) else {
+            eprintln!(
+                "SKIPPED concurrent_migrations_on_a_fresh_postgres_database_all_succeed: set {POSTGRES_ENV} to run it"
+            );
+            return;
+        };
+        let admin = Database::connect(connect_options(&url)).await.unwrap();
+        let name = unique("cs_race").replace('-', "_");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let base = url.rsplit_once('/').unwrap().0;
+        let fresh = format!("{base}/{name}");
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                let fresh = fresh.clone();
+                tokio::spawn(async move { SeaKeyStore::migrate_url(&fresh).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for run in runs {
+            results.push(run.await.unwrap());
+        }
+        admin
+            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+        for result in results {
+            result.unwrap();
+        }
     }
 
     #[tokio::test]

@@ -197,14 +197,13 @@ impl CanonicalRequest<'_> {
         &self.payload
     }
 
-    /// SHA-256 of the canonical request, hashing the same pieces `Display` writes. Short pieces
-    /// are gathered on the stack first: each hasher update has a fixed cost.
+    /// SHA-256 of the canonical request, hashing the same pieces `Display` writes.
     pub fn digest(&self) -> [u8; 32] {
-        let mut h = GatheringHasher::default();
+        let mut h = Sha256::new();
         for part in self.parts() {
             h.update(part.as_bytes());
         }
-        h.finalize()
+        h.finalize().into()
     }
 
     fn parts(&self) -> [&str; 11] {
@@ -221,48 +220,6 @@ impl CanonicalRequest<'_> {
             "\n",
             &self.payload,
         ]
-    }
-}
-
-/// SHA-256 fed through a small stack buffer, so that many short updates cost one.
-struct GatheringHasher {
-    hasher: Sha256,
-    buf: [u8; GATHER],
-    len: usize,
-}
-
-const GATHER: usize = 192;
-
-impl Default for GatheringHasher {
-    fn default() -> Self {
-        Self {
-            hasher: Sha256::new(),
-            buf: [0; GATHER],
-            len: 0,
-        }
-    }
-}
-
-impl GatheringHasher {
-    fn update(&mut self, data: &[u8]) {
-        if let Some(slot) = self.buf.get_mut(self.len..self.len + data.len()) {
-            slot.copy_from_slice(data);
-            self.len += data.len();
-            return;
-        }
-        self.hasher.update(&self.buf[..self.len]);
-        self.len = 0;
-        if data.len() >= GATHER {
-            self.hasher.update(data);
-        } else {
-            self.buf[..data.len()].copy_from_slice(data);
-            self.len = data.len();
-        }
-    }
-
-    fn finalize(mut self) -> [u8; 32] {
-        self.hasher.update(&self.buf[..self.len]);
-        self.hasher.finalize().into()
     }
 }
 
