@@ -30,7 +30,7 @@ enum Spoil {
 /// A header-signed `aws-chunked` request of `data` in `chunk_size`-byte chunks.
 fn chunked(
     server: &Server,
-    creds: &(String, String),
+    creds: &Credentials,
     (method, target): (&str, &str),
     mode: StreamingMode,
     data: &[u8],
@@ -50,12 +50,7 @@ fn chunked(
     if mode.has_trailer() {
         headers.push(("x-amz-trailer", "x-amz-checksum-sha256"));
     }
-    let signer = Signer::new(
-        Credentials::new(&creds.0, creds.1.as_str()),
-        REGION,
-        SERVICE,
-    )
-    .unwrap();
+    let signer = Signer::new(creds.clone(), REGION, SERVICE).unwrap();
     let view = Request::new(method, target)
         .header("host", &host)
         .headers(headers.iter().copied());
@@ -67,12 +62,7 @@ fn chunked(
             region: REGION,
             service: SERVICE,
         };
-        let key = SigningKey::derive(
-            &SecretKey::new(creds.1.as_str()),
-            at.date_stamp(),
-            REGION,
-            SERVICE,
-        );
+        let key = SigningKey::derive(creds.secret(), at.date_stamp(), REGION, SERVICE);
         ChunkSigner::new(mode, Seed::new(key, at, scope, signed.signature()))
     } else {
         ChunkSigner::unsigned()
@@ -120,6 +110,11 @@ fn chunked(
     }
 }
 
+/// Long-term credentials from an `(id, secret)` pair.
+fn cr(creds: &(String, String)) -> Credentials {
+    Credentials::new(&creds.0, creds.1.as_str())
+}
+
 fn data(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
@@ -141,7 +136,7 @@ fn a_chunked_upload_reaches_the_upstream_decoded_in_every_mode() {
     for (i, mode) in MODES.into_iter().enumerate() {
         let req = chunked(
             &server,
-            &creds,
+            &cr(&creds),
             ("PUT", "/api/blob"),
             mode,
             &body,
@@ -232,7 +227,7 @@ fn each_kind_of_chunked_corruption_fails_with_its_code_and_never_completes_upstr
     for (mode, spoil, status, code) in cases {
         let req = chunked(
             &server,
-            &creds,
+            &cr(&creds),
             ("PUT", "/api/blob"),
             mode,
             &body,
@@ -266,7 +261,7 @@ fn a_chunked_json_body_reaches_the_own_api_decoded() {
         let json = String::from_utf8_lossy(json).replace("chunky", name);
         let req = chunked(
             &server,
-            &admin,
+            &cr(&admin),
             ("POST", "/v1/principals"),
             mode,
             json.as_bytes(),
@@ -292,7 +287,7 @@ fn a_chunked_json_body_reaches_the_own_api_decoded() {
     // Corruption is refused before the route runs; so is a body over --max-body.
     let bad = chunked(
         &server,
-        &admin,
+        &cr(&admin),
         ("POST", "/v1/principals"),
         StreamingMode::Signed,
         json,
@@ -309,7 +304,7 @@ fn a_chunked_json_body_reaches_the_own_api_decoded() {
     let big = data(2000);
     let r = server.send(&chunked(
         &server,
-        &admin,
+        &cr(&admin),
         ("POST", "/v1/principals"),
         StreamingMode::Signed,
         &big,
@@ -319,7 +314,7 @@ fn a_chunked_json_body_reaches_the_own_api_decoded() {
     assert_eq!((r.status, r.code().as_str()), (413, "EntityTooLarge"));
     let mut missing = chunked(
         &server,
-        &admin,
+        &cr(&admin),
         ("POST", "/v1/principals"),
         StreamingMode::Signed,
         json,
@@ -517,4 +512,61 @@ fn a_1_gib_chunked_upload_streams_through_the_gateway_decoded_in_bounded_memory(
         1024.0 / elapsed.as_secs_f64()
     );
     assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+#[test]
+fn a_session_signed_chunked_body_is_decoded_too() {
+    let dir = TempDir::new("chunked-session");
+    let store = Store::sqlite(dir.path());
+    store.principal_with_key("root", true);
+    store.set_password("root", "correct horse battery");
+    let server = Server::start(&store, &[]);
+    let login = server.post_json(
+        "/v1/auth/login",
+        &serde_json::json!({"principal": "root", "password": "correct horse battery"}),
+    );
+    assert_eq!(
+        login.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&login.body)
+    );
+    let v = login.json();
+    let session = Credentials::new(
+        v["access_key_id"].as_str().unwrap(),
+        v["secret_access_key"].as_str().unwrap(),
+    )
+    .with_session_token(v["session_token"].as_str().unwrap());
+    let json = br#"{"name":"via-session"}"#;
+    let ok = chunked(
+        &server,
+        &session,
+        ("POST", "/v1/principals"),
+        StreamingMode::SignedWithTrailer,
+        json,
+        6,
+        Spoil::None,
+    );
+    let r = server.send(&ok);
+    assert!(
+        matches!(r.status, 200 | 201),
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["name"], "via-session");
+    let bad = chunked(
+        &server,
+        &session,
+        ("POST", "/v1/principals"),
+        StreamingMode::Signed,
+        br#"{"name":"never"}"#,
+        6,
+        Spoil::ChunkSignature,
+    );
+    let r = server.send(&bad);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (401, "SignatureDoesNotMatch")
+    );
 }
