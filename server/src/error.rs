@@ -596,7 +596,7 @@ mod tests {
         )
         .unwrap();
         let all = one_of_each();
-        assert_eq!(all.len(), 27);
+        assert_eq!(all.len(), 28);
         for err in all {
             let code = err.code();
             assert!(
