@@ -12,6 +12,7 @@
 mod support;
 
 mod e2e {
+    mod chunked;
     mod cli;
     mod clients;
     mod gateway;

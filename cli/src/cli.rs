@@ -48,7 +48,10 @@ Examples:
   countersign request POST 'https://api.example.com/v1/topics?draft=1' \\
       -H 'Content-Type: application/json' --data '{\"title\":\"hi\"}' -i
   countersign request PUT https://files.example.com/big.iso --data-file big.iso -o reply.json
-  echo hello | countersign request POST https://api.example.com/v1/echo --data-stdin"
+  echo hello | countersign request POST https://api.example.com/v1/echo --data-stdin
+  countersign request PUT https://files.example.com/big.iso --data-file big.iso --chunked
+  countersign request PUT https://files.example.com/log --data-file log --chunked=unsigned-trailer \
+      --chunk-size 1MiB"
     )]
     Request(SendArgs),
     /// Show who the credentials belong to (signed GET /v1/whoami on the endpoint).
@@ -217,8 +220,23 @@ pub struct SendArgs {
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Send the body as UNSIGNED-PAYLOAD (not covered by the signature; read once).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "chunked")]
     pub unsigned_payload: bool,
+    /// Send the body `aws-chunked` (read once, in bounded memory): `signed` (default,
+    /// STREAMING-AWS4-HMAC-SHA256-PAYLOAD: every chunk signed), `signed-trailer` (plus a signed
+    /// x-amz-checksum-sha256 trailer) or `unsigned-trailer` (unsigned chunks, checksum trailer).
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "signed"
+    )]
+    pub chunked: Option<ChunkedMode>,
+    /// Data bytes per chunk with --chunked: a number or 64KiB, 1MiB... [default: 64KiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_chunk_size, requires = "chunked")]
+    pub chunk_size: Option<usize>,
     /// Follow redirects (up to 10), signing each hop again.
     #[arg(short = 'L', long)]
     pub location: bool,
@@ -470,6 +488,43 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     ))
 }
 
+/// `--chunked` modes (the `STREAMING-*` payload variants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChunkedMode {
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`.
+    Signed,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`.
+    SignedTrailer,
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`.
+    UnsignedTrailer,
+}
+
+/// A chunk size: bytes, or with a `KiB`/`MiB` suffix; 1 byte to 64 MiB.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_chunk_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("KiB") {
+        (n, 1024)
+    } else if let Some(n) = text.strip_suffix("MiB") {
+        (n, 1024 * 1024)
+    } else {
+        (text, 1)
+    };
+    match number
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+    {
+        Some(size) if (1..=64 * 1024 * 1024).contains(&size) => Ok(size),
+        _ => Err(format!(
+            "invalid chunk size `{text}`: expected 1 byte to 64MiB, e.g. 8192, 64KiB or 1MiB"
+        )),
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -488,6 +543,35 @@ mod tests {
     #[test]
     fn the_command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn chunked_takes_an_optional_mode_and_a_chunk_size() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["countersign", "request", "PUT", "http://h/", "--data", "x"];
+            args.extend_from_slice(extra);
+            match Cli::try_parse_from(args).map(|cli| cli.command) {
+                Ok(Command::Request(a)) => Ok((a.chunked, a.chunk_size)),
+                Ok(_) => unreachable!(),
+                Err(err) => Err(err.kind()),
+            }
+        };
+        assert_eq!(parse(&[]), Ok((None, None)));
+        assert_eq!(parse(&["--chunked"]), Ok((Some(ChunkedMode::Signed), None)));
+        assert_eq!(
+            parse(&["--chunked=unsigned-trailer", "--chunk-size", "8KiB"]),
+            Ok((Some(ChunkedMode::UnsignedTrailer), Some(8192)))
+        );
+        assert_eq!(
+            parse(&["--chunked=signed-trailer"]),
+            Ok((Some(ChunkedMode::SignedTrailer), None))
+        );
+        assert!(parse(&["--chunk-size", "8"]).is_err(), "needs --chunked");
+        assert!(parse(&["--chunked", "--unsigned-payload"]).is_err());
+        assert!(parse(&["--chunked=bogus"]).is_err());
+        assert_eq!(parse_chunk_size("1MiB"), Ok(1 << 20));
+        assert!(parse_chunk_size("0").is_err());
+        assert!(parse_chunk_size("65MiB").is_err());
     }
 
     #[test]

@@ -13,6 +13,8 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 
+use countersign::chunked::{ChunkSigner, StreamingMode, encoded_length};
+
 use crate::error::ClientError;
 
 /// Size of the chunks a file body is hashed and sent in: memory use per upload is a few of
@@ -32,8 +34,9 @@ pub enum Body {
     File(PathBuf),
 }
 
-/// Whether the body is covered by the signature.
+/// Whether the body is covered by the signature, and how.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PayloadSigning {
     /// The body's SHA-256 is signed (a file is read twice: once to hash, once to send). Default.
     #[default]
@@ -41,6 +44,16 @@ pub enum PayloadSigning {
     /// `UNSIGNED-PAYLOAD`, sent in `x-amz-content-sha256`: the file is read once, and the
     /// server does not check the body.
     Unsigned,
+    /// `aws-chunked`: the body is read once and sent in `chunk_size`-byte chunks (the last
+    /// one shorter), each signed in chain from the request's signature in the signed modes,
+    /// with an `x-amz-checksum-sha256` trailer in the trailer modes. Memory use is about one
+    /// chunk, whatever the body size.
+    Chunked {
+        /// The `STREAMING-*` variant.
+        mode: StreamingMode,
+        /// Bytes of data per chunk (at least 1).
+        chunk_size: usize,
+    },
 }
 
 /// A response body: streamed from the connection, or already read (error bodies the client
@@ -61,6 +74,23 @@ impl Body {
                         path: path.clone(),
                         source: std::io::Error::other(err.to_string()),
                     })?
+            }
+        }
+    }
+
+    /// Length in bytes (a file's from its metadata).
+    pub(crate) async fn len(&self) -> Result<u64, ClientError> {
+        match self {
+            Self::Empty => Ok(0),
+            Self::Bytes(bytes) => Ok(bytes.len() as u64),
+            Self::File(path) => {
+                tokio::fs::metadata(path)
+                    .await
+                    .map(|m| m.len())
+                    .map_err(|source| ClientError::BodyFile {
+                        path: path.clone(),
+                        source,
+                    })
             }
         }
     }
@@ -109,6 +139,105 @@ fn hash_file(path: &Path) -> Result<[u8; 32], ClientError> {
 pub(crate) enum OutBody {
     Full(Full<Bytes>),
     File(FileBody),
+    Chunked(Box<ChunkedBody>),
+}
+
+/// A body framed as `aws-chunked` on the way out: the inner body's data is cut into
+/// `chunk_size` pieces, each framed (and signed) by the [`ChunkSigner`]; at most one chunk is
+/// buffered.
+pub(crate) struct ChunkedBody {
+    inner: OutBody,
+    signer: Option<ChunkSigner>,
+    chunk_size: usize,
+    pending: BytesMut,
+    encoded_len: u64,
+    sent: u64,
+}
+
+impl std::fmt::Debug for ChunkedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkedBody")
+            .field("chunk_size", &self.chunk_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkedBody {
+    /// `inner` (of `decoded_len` bytes) framed by `signer` in `chunk_size`-byte chunks.
+    pub(crate) fn new(
+        inner: OutBody,
+        signer: ChunkSigner,
+        mode: StreamingMode,
+        decoded_len: u64,
+        chunk_size: usize,
+    ) -> Result<Self, ClientError> {
+        let chunk_size = chunk_size.max(1);
+        let encoded_len =
+            encoded_length(mode, decoded_len, chunk_size as u64).ok_or_else(|| {
+                ClientError::Header(format!(
+                    "an aws-chunked body of {decoded_len} bytes is too large"
+                ))
+            })?;
+        Ok(Self {
+            inner,
+            signer: Some(signer),
+            chunk_size,
+            pending: BytesMut::new(),
+            encoded_len,
+            sent: 0,
+        })
+    }
+
+    /// The encoded length (the request's `Content-Length`).
+    pub(crate) fn encoded_len(&self) -> u64 {
+        self.encoded_len
+    }
+
+    fn frame(&mut self, data: Bytes) -> Frame<Bytes> {
+        let framed = self
+            .signer
+            .as_mut()
+            .map(|s| s.chunk(&data))
+            .unwrap_or_default();
+        self.sent += framed.len() as u64;
+        Frame::data(Bytes::from(framed))
+    }
+
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        loop {
+            if self.pending.len() >= self.chunk_size {
+                let data = self.pending.split_to(self.chunk_size).freeze();
+                return Poll::Ready(Some(Ok(self.frame(data))));
+            }
+            if self.signer.is_none() {
+                return Poll::Ready(None);
+            }
+            match ready!(hyper::body::Body::poll_frame(Pin::new(&mut self.inner), cx)) {
+                Some(Err(err)) => return Poll::Ready(Some(Err(err))),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.pending.extend_from_slice(&data);
+                    }
+                }
+                None if !self.pending.is_empty() => {
+                    let data = self.pending.split().freeze();
+                    return Poll::Ready(Some(Ok(self.frame(data))));
+                }
+                None => {
+                    let end = self
+                        .signer
+                        .take()
+                        .map(ChunkSigner::finish)
+                        .unwrap_or_default();
+                    self.sent += end.len() as u64;
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(end)))));
+                }
+            }
+        }
+    }
 }
 
 impl hyper::body::Body for OutBody {
@@ -124,6 +253,7 @@ impl hyper::body::Body for OutBody {
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
             Self::File(file) => Pin::new(file).poll_frame(cx),
+            Self::Chunked(chunked) => chunked.poll_frame(cx),
         }
     }
 
@@ -131,6 +261,7 @@ impl hyper::body::Body for OutBody {
         match self {
             Self::Full(full) => full.is_end_stream(),
             Self::File(file) => file.remaining == 0,
+            Self::Chunked(chunked) => chunked.signer.is_none() && chunked.pending.is_empty(),
         }
     }
 
@@ -138,6 +269,9 @@ impl hyper::body::Body for OutBody {
         match self {
             Self::Full(full) => full.size_hint(),
             Self::File(file) => SizeHint::with_exact(file.remaining),
+            Self::Chunked(chunked) => {
+                SizeHint::with_exact(chunked.encoded_len.saturating_sub(chunked.sent))
+            }
         }
     }
 }

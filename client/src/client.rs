@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use countersign::chunked::{CHECKSUM_SHA256, ChunkSigner, Seed, StreamingMode};
 use countersign::{
-    AmzDate, ClockOffset, ContentSha256Header, Payload, Request as SigRequest, Signer,
-    SigningSettings,
+    AmzDate, ClockOffset, ContentSha256Header, Payload, Request as SigRequest, Scope, Signer,
+    SigningKey, SigningSettings,
 };
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, USER_AGENT};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
@@ -15,7 +16,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::body::{Body, OutBody, PayloadSigning, ResponseBody};
+use crate::body::{Body, ChunkedBody, OutBody, PayloadSigning, ResponseBody};
 use crate::call::{Call, host_header, resolve_location, target};
 use crate::credentials::ProvideCredentials;
 use crate::error::ClientError;
@@ -188,7 +189,7 @@ impl<P: ProvideCredentials> Client<P> {
     async fn payload_hash(&self, call: &Call) -> Result<[u8; 32], ClientError> {
         match call.payload {
             PayloadSigning::Signed => call.body.sha256().await,
-            PayloadSigning::Unsigned => Ok([0; 32]),
+            PayloadSigning::Unsigned | PayloadSigning::Chunked { .. } => Ok([0; 32]),
         }
     }
 
@@ -250,6 +251,7 @@ impl<P: ProvideCredentials> Client<P> {
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
             headers.insert(0, ("Host".to_owned(), host_header(&call.uri)));
         }
+        let mut decoded_len = 0;
         let (payload, settings) = match call.payload {
             PayloadSigning::Signed => (Payload::Sha256(payload_hash), self.config.settings),
             PayloadSigning::Unsigned => (
@@ -258,7 +260,13 @@ impl<P: ProvideCredentials> Client<P> {
                     .settings
                     .content_sha256(ContentSha256Header::Send),
             ),
+            PayloadSigning::Chunked { mode, .. } => {
+                decoded_len = call.body.len().await?;
+                Self::chunked_headers(&mut headers, mode, decoded_len);
+                (Payload::Streaming(mode), self.config.settings)
+            }
         };
+        let secret = credentials.secret().clone();
         let signer = Signer::new(credentials, &self.config.region, &self.config.service)?
             .with_settings(settings);
         let now = AmzDate::from_system_time(self.offset.now(SystemTime::now()));
@@ -285,11 +293,43 @@ impl<P: ProvideCredentials> Client<P> {
                 header_value("user-agent", &self.config.user_agent)?,
             );
         }
-        let body = call.body.open(call.progress.clone()).await?;
+        let mut body = call.body.open(call.progress.clone()).await?;
+        if let PayloadSigning::Chunked { mode, chunk_size } = call.payload {
+            let chunks = if mode.signs_chunks() {
+                let date = now.date_stamp();
+                let (region, service) = (self.config.region.as_str(), self.config.service.as_str());
+                let key = SigningKey::derive(&secret, date, region, service);
+                let scope = Scope {
+                    date,
+                    region,
+                    service,
+                };
+                ChunkSigner::new(mode, Seed::new(key, now, scope, signed.signature()))
+            } else {
+                ChunkSigner::unsigned()
+            };
+            let chunked = ChunkedBody::new(body, chunks, mode, decoded_len, chunk_size)?;
+            builder = builder.header(CONTENT_LENGTH, chunked.encoded_len());
+            body = OutBody::Chunked(Box::new(chunked));
+        }
         let request = builder
             .body(body)
             .map_err(|err| ClientError::Header(err.to_string()))?;
         Ok((request, creq))
+    }
+
+    /// The headers an `aws-chunked` body needs, added (and signed) unless the caller set them.
+    fn chunked_headers(headers: &mut Vec<(String, String)>, mode: StreamingMode, decoded_len: u64) {
+        let mut add = |name: &str, value: String| {
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                headers.push((name.to_owned(), value));
+            }
+        };
+        add("Content-Encoding", "aws-chunked".to_owned());
+        add("x-amz-decoded-content-length", decoded_len.to_string());
+        if mode.has_trailer() {
+            add("x-amz-trailer", CHECKSUM_SHA256.to_owned());
+        }
     }
 
     /// The next hop when redirects are followed and `response` is one.

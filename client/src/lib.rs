@@ -42,6 +42,7 @@ mod tls;
 pub use body::{Body, PayloadSigning, ResponseBody};
 pub use call::Call;
 pub use client::{Client, ClientConfig, MAX_REDIRECTS, Reply, ServerError};
+pub use countersign::chunked::StreamingMode;
 pub use credentials::{ProvideCredentials, StaticCredentials};
 pub use error::ClientError;
 pub use tls::Trust;

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use countersign::http::request_view;
-use countersign::{PayloadClaim, SignatureLocation, UnsignedPayload, Verifier, VerifyPolicy};
+use countersign::{
+    PayloadClaim, Pending, SignatureLocation, SigningKeys, UnsignedPayload, Verified, Verifier,
+    VerifyPolicy,
+};
 use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
@@ -106,11 +109,10 @@ pub async fn authenticate(
     let pending = app.verifier().begin(&view, now)?;
     let id = pending.access_key_id();
     if let Some(session) = sessions::session_claims(app, id, pending.session_token(), now)? {
-        return sessions::authenticate(app, pending, session, body).await;
+        return sessions::authenticate(app, pending, session, &parts, body).await;
     }
     let key = active_key(app, pending.access_key_id()).await?;
-    let body = read_body(body, app.max_body()).await?;
-    let verified = pending.finish(&key.signing_keys, Some(&body.sha256))?;
+    let (verified, body) = finish_and_read(app, pending, &key.signing_keys, &parts, body).await?;
     if !key.principal_enabled {
         return Err(ApiError::access_denied(format!(
             "principal `{}` is disabled",
@@ -125,7 +127,7 @@ pub async fn authenticate(
         admin: key.admin,
         family: None,
     };
-    Ok((caller, body.bytes))
+    Ok((caller, body))
 }
 
 /// Authenticates a request for the gateway, deciding how its body may travel on.
@@ -133,8 +135,9 @@ pub async fn authenticate(
 /// The signature is checked before the body is touched whenever it can be: with a signed
 /// `x-amz-content-sha256` the body up to `buffer_limit` is read and compared, and a larger one
 /// streams through hashed ([`ForwardBody::streaming`]); with `UNSIGNED-PAYLOAD` it streams as
-/// is. Without a declared hash the body is part of the signature, so it is read (up to
-/// `buffer_limit`) before the signature can be checked.
+/// is; an `aws-chunked` body streams decoded ([`ForwardBody::chunked`]). Without a declared
+/// hash the body is part of the signature, so it is read (up to `buffer_limit`) before the
+/// signature can be checked.
 ///
 /// # Errors
 /// As [`authenticate`]; 413 for an undeclared body larger than `buffer_limit`.
@@ -188,6 +191,11 @@ pub async fn authenticate_for_gateway(
             };
             (verified, body)
         }
+        PayloadClaim::Streaming(mode) => {
+            let verified = pending.finish(keys, None)?;
+            let decoder = crate::chunked::decoder(parts, mode, &verified, max_body)?;
+            (verified, ForwardBody::chunked(body, decoder, max_body))
+        }
         _ => {
             let verified = pending.finish(keys, None)?;
             (verified, ForwardBody::streaming(body, None, max_body))
@@ -215,6 +223,30 @@ pub async fn authenticate_for_gateway(
         (None, None) => return Err(ApiError::InternalError),
     };
     Ok((caller, body))
+}
+
+/// Checks the signature and reads the body under `--max-body`: hashed (the hash is part of
+/// the check), or, for an `aws-chunked` body, decoded and verified chunk by chunk after the
+/// seed signature checked out.
+///
+/// # Errors
+/// As [`authenticate`]; the body's own errors (section 18.3 of `spec/protocol.md`).
+pub async fn finish_and_read(
+    app: &App,
+    pending: Pending<'_>,
+    keys: &SigningKeys,
+    parts: &http::request::Parts,
+    body: Incoming,
+) -> Result<(Verified, Bytes), ApiError> {
+    if let PayloadClaim::Streaming(mode) = pending.payload_claim() {
+        let verified = pending.finish(keys, None)?;
+        let decoder = crate::chunked::decoder(parts, mode, &verified, app.max_body())?;
+        let body = ForwardBody::chunked(body, decoder, app.max_body());
+        return Ok((verified, body.read_all().await?));
+    }
+    let body = read_body(body, app.max_body()).await?;
+    let verified = pending.finish(keys, Some(&body.sha256))?;
+    Ok((verified, body.bytes))
 }
 
 async fn active_key(app: &App, id: &str) -> Result<Arc<CachedKey>, ApiError> {

@@ -7,6 +7,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use countersign::chunked::ChunkedError;
 use countersign::{ErrorCode, VerifyError};
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::Full;
@@ -51,6 +52,10 @@ pub enum ApiError {
         /// The string to sign as the server built it.
         string_to_sign: String,
     },
+    /// An aws-chunked body's chunk or trailer signature does not match; the message names the
+    /// chunk. Same wire code and status as [`ApiError::SignatureDoesNotMatch`].
+    #[error("{0}")]
+    ChunkSignatureDoesNotMatch(String),
     /// The request time is too far from the server's clock.
     #[error(
         "the difference between the request time `{request_time}` and the server's time is too large"
@@ -161,7 +166,9 @@ impl ApiError {
             Self::IncompleteSignature(_) => "IncompleteSignature",
             Self::InvalidArgument(_) => "InvalidArgument",
             Self::InvalidAccessKeyId(_) => "InvalidAccessKeyId",
-            Self::SignatureDoesNotMatch { .. } => "SignatureDoesNotMatch",
+            Self::SignatureDoesNotMatch { .. } | Self::ChunkSignatureDoesNotMatch(_) => {
+                "SignatureDoesNotMatch"
+            }
             Self::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
             Self::RequestExpired(_) => "RequestExpired",
             Self::XAmzContentSha256Mismatch { .. } => "XAmzContentSHA256Mismatch",
@@ -200,6 +207,7 @@ impl ApiError {
             Self::MissingAuthenticationToken
             | Self::InvalidAccessKeyId(_)
             | Self::SignatureDoesNotMatch { .. }
+            | Self::ChunkSignatureDoesNotMatch(_)
             | Self::RequestTimeTooSkewed { .. }
             | Self::RequestExpired(_)
             | Self::InvalidToken(_)
@@ -317,6 +325,20 @@ impl From<VerifyError> for ApiError {
             }
             VerifyError::InvalidAccessKeyId(id) => Self::InvalidAccessKeyId(id),
             other => Self::from_code(other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<ChunkedError> for ApiError {
+    /// The wire code is the SDK's ([`ChunkedError::code`]); the message names the chunk.
+    fn from(err: ChunkedError) -> Self {
+        let message = format!("aws-chunked body: {err}");
+        match err {
+            ChunkedError::ChunkSignatureMismatch { .. }
+            | ChunkedError::TrailerSignatureMismatch => Self::ChunkSignatureDoesNotMatch(message),
+            // The server sets the chunk limit to --max-body: a larger chunk is a larger body.
+            ChunkedError::ChunkTooLarge { limit, .. } => Self::EntityTooLarge { limit },
+            other => Self::from_code(other.code(), message),
         }
     }
 }
@@ -530,6 +552,7 @@ mod tests {
             ApiError::IncompleteBody(String::new()),
             ApiError::MalformedTrailerError(String::new()),
             ApiError::BadDigest(String::new()),
+            ApiError::ChunkSignatureDoesNotMatch(String::new()),
         ];
         for err in &all {
             match err {
@@ -559,7 +582,8 @@ mod tests {
                 | ApiError::UpstreamTimeout(_)
                 | ApiError::IncompleteBody(_)
                 | ApiError::MalformedTrailerError(_)
-                | ApiError::BadDigest(_) => {}
+                | ApiError::BadDigest(_)
+                | ApiError::ChunkSignatureDoesNotMatch(_) => {}
             }
         }
         all
@@ -572,7 +596,7 @@ mod tests {
         )
         .unwrap();
         let all = one_of_each();
-        assert_eq!(all.len(), 27);
+        assert_eq!(all.len(), 28);
         for err in all {
             let code = err.code();
             assert!(
@@ -582,6 +606,80 @@ mod tests {
             let with_status = format!("{code} {}", err.status().as_u16());
             assert!(spec.contains(&with_status), "spec lacks `{with_status}`");
         }
+    }
+
+    #[test]
+    fn chunked_errors_map_to_their_wire_codes_with_the_chunk_in_the_message() {
+        let cases = [
+            (
+                ChunkedError::ChunkSignatureMismatch { chunk: 3 },
+                401,
+                "SignatureDoesNotMatch",
+            ),
+            (
+                ChunkedError::TrailerSignatureMismatch,
+                401,
+                "SignatureDoesNotMatch",
+            ),
+            (
+                ChunkedError::DecodedLengthMismatch {
+                    declared: 5,
+                    received: 4,
+                    at_least: false,
+                },
+                400,
+                "IncompleteBody",
+            ),
+            (
+                ChunkedError::Truncated { decoded: 2 },
+                400,
+                "IncompleteBody",
+            ),
+            (
+                ChunkedError::MalformedTrailer {
+                    reason: "no colon".into(),
+                },
+                400,
+                "MalformedTrailerError",
+            ),
+            (
+                ChunkedError::ChecksumMismatch {
+                    declared: "a".into(),
+                    computed: "b".into(),
+                },
+                400,
+                "BadDigest",
+            ),
+            (
+                ChunkedError::MissingChunkEnd { chunk: 0 },
+                400,
+                "InvalidArgument",
+            ),
+            (ChunkedError::DataAfterFinalChunk, 400, "InvalidArgument"),
+            (
+                ChunkedError::ChunkTooLarge {
+                    chunk: 0,
+                    size: 9,
+                    limit: 8,
+                },
+                413,
+                "EntityTooLarge",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let text = err.to_string();
+            let api = ApiError::from(err);
+            assert_eq!(
+                (api.status().as_u16(), api.code()),
+                (status, code),
+                "{text}"
+            );
+            if code != "EntityTooLarge" {
+                assert!(api.to_string().contains(&text), "{api} lacks {text}");
+            }
+        }
+        let api = ApiError::from(ChunkedError::ChunkSignatureMismatch { chunk: 3 });
+        assert!(api.to_string().contains("chunk 3"), "{api}");
     }
 
     #[test]

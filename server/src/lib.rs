@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod chunked;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -15,13 +15,19 @@
 //! than `--buffer-limit` with a signed `x-amz-content-sha256`; such a body streams through while
 //! hashed, and the last frame is held back until the hash is checked, so on a mismatch the
 //! upstream sees an aborted request, never a complete one (`spec/protocol.md`, "Gateway").
+//! An `aws-chunked` body streams through the same check *decoded*: the chunk signatures, the
+//! decoded length and the trailer are checked on the way, the last data is held back until the
+//! decoder has seen the whole body, and the upstream gets the plain body with `Content-Length`
+//! set to the decoded length, `aws-chunked` removed from `Content-Encoding`, and no
+//! `x-amz-decoded-content-length` or `x-amz-trailer` (`spec/protocol.md` section 18).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use countersign::chunked::ChunkedDecoder;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Request, Uri};
@@ -220,6 +226,9 @@ impl Gateway {
             headers.remove(header::AUTHORIZATION);
             headers.remove("x-amz-security-token");
         }
+        if let Some(length) = body.decoded_length() {
+            decoded_body_headers(&mut headers, length);
+        }
         headers.remove(header::HOST);
         if route.h2c {
             // HTTP/2 has no Host header: the authority travels in the URI.
@@ -238,6 +247,29 @@ impl Gateway {
         *request.headers_mut() = headers;
         Ok(request)
     }
+}
+
+/// Headers for an `aws-chunked` body forwarded decoded: its length, no `aws-chunked` coding,
+/// no header that describes the encoding.
+fn decoded_body_headers(headers: &mut HeaderMap, length: u64) {
+    let codings: Vec<String> = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::CONTENT_ENCODING);
+    if let Ok(value) = HeaderValue::from_str(&codings.join(", "))
+        && !codings.is_empty()
+    {
+        headers.insert(header::CONTENT_ENCODING, value);
+    }
+    headers.remove("x-amz-decoded-content-length");
+    headers.remove("x-amz-trailer");
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
 }
 
 /// `/v1/…`, `/livez`, `/readyz` and `/metrics` are always the server's own.
@@ -359,12 +391,13 @@ enum Kind {
     Streaming(Box<StreamCheck>),
 }
 
-/// A streamed body: counted against the size limit, and, when `expected` is set, hashed, with
-/// the latest frame held back until the end so that a mismatch aborts the upstream request
-/// before it is complete.
+/// A streamed body: counted against the size limit, and, when `expected` is set, hashed, or,
+/// with a `decoder`, decoded from `aws-chunked`; in both cases the latest frame is held back
+/// until the end so that a mismatch aborts the upstream request before it is complete.
 struct StreamCheck {
     inner: Incoming,
     expected: Option<[u8; 32]>,
+    decoder: Option<ChunkedDecoder>,
     hasher: Sha256,
     held: Option<Bytes>,
     seen: u64,
@@ -387,6 +420,7 @@ impl ForwardBody {
             kind: Kind::Streaming(Box::new(StreamCheck {
                 inner,
                 expected,
+                decoder: None,
                 hasher: Sha256::new(),
                 held: None,
                 seen: 0,
@@ -394,6 +428,41 @@ impl ForwardBody {
                 done: false,
             })),
             failure: FailureSlot::default(),
+        }
+    }
+}
+
+impl ForwardBody {
+    /// An `aws-chunked` body decoded (and its signatures checked) by `decoder` while it
+    /// streams through; at most `limit` decoded bytes.
+    pub fn chunked(inner: Incoming, decoder: ChunkedDecoder, limit: u64) -> Self {
+        let mut body = Self::streaming(inner, None, limit);
+        if let Kind::Streaming(check) = &mut body.kind {
+            check.decoder = Some(decoder);
+        }
+        body
+    }
+
+    /// The decoded length of an `aws-chunked` body, which the upstream is told.
+    pub fn decoded_length(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Streaming(check) => check.decoder.as_ref().map(ChunkedDecoder::declared_length),
+            Kind::Checked(_) => None,
+        }
+    }
+
+    /// Reads the whole body into memory (the server's own API), checked as it streams.
+    ///
+    /// # Errors
+    /// The check's [`ApiError`] (e.g. a bad chunk signature, a truncated body, 413).
+    pub async fn read_all(self) -> Result<Bytes, ApiError> {
+        use http_body_util::BodyExt as _;
+        let failure = self.failure.clone();
+        match self.collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(rejected) => Err(failure
+                .take()
+                .unwrap_or_else(|| ApiError::InvalidRequest(rejected.to_string()))),
         }
     }
 }
@@ -430,7 +499,10 @@ impl Body for ForwardBody {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Checked(full) => full.size_hint(),
-            Kind::Streaming(check) => check.inner.size_hint(),
+            Kind::Streaming(check) => match &check.decoder {
+                Some(decoder) => SizeHint::with_exact(decoder.declared_length()),
+                None => check.inner.size_hint(),
+            },
         }
     }
 }
@@ -461,21 +533,36 @@ impl StreamCheck {
                     let Ok(data) = frame.into_data() else {
                         continue; // Trailers are not forwarded.
                     };
+                    let data = match self.decode(data) {
+                        Ok(data) => data,
+                        Err(err) => return self.reject(err, failure),
+                    };
                     self.seen = self.seen.saturating_add(data.len() as u64);
                     if self.seen > self.limit {
                         return self
                             .reject(ApiError::EntityTooLarge { limit: self.limit }, failure);
                     }
-                    if self.expected.is_none() {
+                    if self.decoder.is_some() && data.is_empty() {
+                        continue;
+                    }
+                    if self.expected.is_none() && self.decoder.is_none() {
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
-                    self.hasher.update(&data);
+                    if self.expected.is_some() {
+                        self.hasher.update(&data);
+                    }
                     if let Some(previous) = self.held.replace(data) {
                         return Poll::Ready(Some(Ok(Frame::data(previous))));
                     }
                 }
                 None => {
                     self.done = true;
+                    if let Some(decoder) = self.decoder.take() {
+                        if let Err(err) = decoder.finish() {
+                            return self.reject(err.into(), failure);
+                        }
+                        return Poll::Ready(self.held.take().map(|data| Ok(Frame::data(data))));
+                    }
                     let Some(expected) = self.expected else {
                         return Poll::Ready(None);
                     };
@@ -493,6 +580,31 @@ impl StreamCheck {
                 }
             }
         }
+    }
+
+    /// The decoded data of an `aws-chunked` frame (the frame itself without a decoder).
+    fn decode(&mut self, data: Bytes) -> Result<Bytes, ApiError> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Ok(data);
+        };
+        let mut runs: Vec<Bytes> = Vec::new();
+        let mut input = &data[..];
+        while !input.is_empty() {
+            let step = decoder.decode(input)?;
+            if !step.data.is_empty() {
+                runs.push(data.slice_ref(step.data));
+            }
+            input = input.get(step.consumed..).unwrap_or_default();
+        }
+        Ok(match runs.len() {
+            0 => Bytes::new(),
+            1 => runs.swap_remove(0),
+            _ => {
+                let mut joined = BytesMut::with_capacity(runs.iter().map(Bytes::len).sum());
+                runs.iter().for_each(|run| joined.extend_from_slice(run));
+                joined.freeze()
+            }
+        })
     }
 
     fn reject(

@@ -185,14 +185,12 @@ pub async fn authenticate(
     app: &App,
     pending: countersign::Pending<'_>,
     opened: Arc<OpenedSession>,
+    parts: &http::request::Parts,
     body: Incoming,
 ) -> Result<(Caller, Bytes), ApiError> {
-    let body = read_body(body, app.max_body()).await?;
-    pending
-        .finish(&opened.keys, Some(&body.sha256))
-        .map_err(ApiError::from)?;
+    let (_, body) = crate::auth::finish_and_read(app, pending, &opened.keys, parts, body).await?;
     let caller = session_caller(app, &opened).await?;
-    Ok((caller, body.bytes))
+    Ok((caller, body))
 }
 
 /// The caller of a request whose signature checked out under session credentials: the

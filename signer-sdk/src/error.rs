@@ -346,9 +346,18 @@ pub enum VerifyError {
     /// `UNSIGNED-PAYLOAD` while the policy requires signed payloads.
     #[error("this server requires a signed payload; UNSIGNED-PAYLOAD is refused")]
     UnsignedPayloadRefused,
-    /// A streaming (aws-chunked) payload, which this verifier does not handle.
-    #[error("streaming payload `{0}` is not supported by this endpoint")]
+    /// A streaming (aws-chunked) payload on a presigned URL: chunk signatures chain from a
+    /// header signature only. User action: sign the request with an `Authorization` header.
+    #[error(
+        "streaming payload `{0}` needs an Authorization header; it is not supported with presigned URLs"
+    )]
     StreamingNotSupported(String),
+    /// A streaming payload without `x-amz-decoded-content-length`.
+    #[error("a streaming (aws-chunked) payload needs the x-amz-decoded-content-length header")]
+    MissingDecodedContentLength,
+    /// `x-amz-decoded-content-length` is not a decimal byte count.
+    #[error("x-amz-decoded-content-length `{0}` must be a decimal byte count")]
+    InvalidDecodedContentLength(String),
     /// The timestamp is outside the allowed clock skew.
     #[error("request time {request_time} is more than {}s from the server time {server_time}", max_skew.as_secs())]
     RequestTimeTooSkewed {
@@ -406,7 +415,9 @@ impl VerifyError {
             | Self::InvalidDateHeader(_)
             | Self::DuplicateHeader(_)
             | Self::InvalidContentSha256(_)
-            | Self::StreamingNotSupported(_) => ErrorCode::InvalidArgument,
+            | Self::StreamingNotSupported(_)
+            | Self::MissingDecodedContentLength
+            | Self::InvalidDecodedContentLength(_) => ErrorCode::InvalidArgument,
             Self::RequiredHeaderNotSigned {
                 location: Header, ..
             } => ErrorCode::IncompleteSignature,

@@ -165,7 +165,9 @@ impl Signer {
         let payload_line = payload.line();
         let date_bytes = now.to_bytes();
         let date = String::from(std::str::from_utf8(&date_bytes).unwrap_or_default());
-        let send_sha = self.settings.content_sha256 == ContentSha256Header::Send;
+        // A streaming body cannot be decoded without its mode: the header is always sent.
+        let send_sha = self.settings.content_sha256 == ContentSha256Header::Send
+            || matches!(payload, Payload::Streaming(_));
         let mut added: Vec<(&'static str, String)> = Vec::with_capacity(4);
         added.push(("x-amz-date", date));
         if let Some(token) = self.credentials.session_token() {

@@ -13,10 +13,8 @@ use crate::authorization::{Authorization, Credential};
 use crate::canonical::headers::push_header;
 use crate::canonical::query::{QueryReading, canonical_query};
 use crate::canonical::uri::canonical_uri;
-use crate::canonical::{
-    CanonicalRequest, Request, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER,
-    STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD, UriEncoding,
-};
+use crate::canonical::{CanonicalRequest, Request, UNSIGNED_PAYLOAD, UriEncoding};
+use crate::chunked::{Seed, StreamingMode};
 use crate::date::AmzDate;
 use crate::error::{Mismatch, SignatureLocation, VerifyError};
 use crate::presigned_query::{PresignedQuery, is_presigned};
@@ -142,6 +140,8 @@ pub struct Pending<'r> {
     auth: Auth<'r>,
     /// Read once in `begin`, from `x-amz-content-sha256`.
     claim: PayloadClaim,
+    /// `x-amz-decoded-content-length` of a streaming body, read in `begin`.
+    decoded_len: Option<u64>,
 }
 
 /// What the request declares about its body.
@@ -155,6 +155,10 @@ pub enum PayloadClaim {
     Unsigned,
     /// Nothing declared: the body's digest is part of the signature, read the body first.
     BodyHash,
+    /// A `STREAMING-*` keyword: the body is `aws-chunked`, to be decoded with a
+    /// [`ChunkedDecoder`](crate::chunked::ChunkedDecoder) seeded from [`Verified::seed`] and
+    /// checked against `x-amz-decoded-content-length` ([`Verified::decoded_content_length`]).
+    Streaming(StreamingMode),
 }
 
 /// A verified request.
@@ -169,6 +173,12 @@ pub struct Verified {
     pub payload_signed: bool,
     /// The reading that matched, `None` for the strict one.
     pub alternative: Option<Alternative>,
+    /// For a signed streaming body ([`PayloadClaim::Streaming`] with
+    /// [`StreamingMode::Signed`] or [`StreamingMode::SignedWithTrailer`]): the start of the
+    /// chunk signature chain, to seed the [`ChunkedDecoder`](crate::chunked::ChunkedDecoder).
+    pub seed: Option<Seed>,
+    /// For a streaming body: `x-amz-decoded-content-length`, the length the chunks must carry.
+    pub decoded_content_length: Option<u64>,
 }
 
 /// A non-strict reading that made the signature match (see `spec/protocol.md`).
@@ -210,12 +220,19 @@ impl Verifier {
     ) -> Result<Pending<'r>, VerifyError> {
         let auth = self.parse_auth(req)?;
         let claim = read_payload_claim(req)?;
-        let pending = Pending {
+        let mut pending = Pending {
             policy: &self.policy,
             req,
             auth,
             claim,
+            decoded_len: None,
         };
+        if let PayloadClaim::Streaming(mode) = claim {
+            if pending.location() == SignatureLocation::Query {
+                return Err(VerifyError::StreamingNotSupported(mode.to_string()));
+            }
+            pending.decoded_len = Some(pending.read_decoded_length()?);
+        }
         pending.check_scope()?;
         pending.check_signed_headers()?;
         pending.check_time(AmzDate::from_system_time(now))?;
@@ -307,6 +324,11 @@ impl<'r> Pending<'r> {
         self.claim
     }
 
+    /// `x-amz-decoded-content-length` of a streaming body (checked by `begin`), else `None`.
+    pub fn decoded_content_length(&self) -> Option<u64> {
+        self.decoded_len
+    }
+
     /// Checks the signature with the caller's keys for [`Pending::access_key_id`].
     ///
     /// `body_sha256` is the SHA-256 of the body as received. It may be `None` only when
@@ -342,12 +364,22 @@ impl<'r> Pending<'r> {
             let sts = StringToSign::new(self.date(), scope, &creq.digest());
             sts.sign(&key).ct_eq(signature)
         };
+        let seed = |payload: &str, alternative| {
+            let mut verified = self.accepted(claim, body_sha256, payload, alternative)?;
+            if let PayloadClaim::Streaming(mode) = claim {
+                verified.decoded_content_length = self.decoded_len;
+                if mode.signs_chunks() {
+                    verified.seed = Some(Seed::new(key.clone(), self.date(), scope, *signature));
+                }
+            }
+            Ok(verified)
+        };
         if let Some(p) = payloads.iter().find(|p| matches(&strict, p)) {
-            return self.accepted(claim, body_sha256, p, None);
+            return seed(p, None);
         }
         for v in self.alternatives(&strict) {
             if let Some(p) = payloads.iter().find(|p| matches(&v, p)) {
-                return self.accepted(claim, body_sha256, p, v.alternative);
+                return seed(p, v.alternative);
             }
         }
         let creq = self.canonical(&strict, payloads[0]);
@@ -381,9 +413,31 @@ impl<'r> Pending<'r> {
         Ok(Verified {
             location: self.location(),
             body_must_hash_to,
-            payload_signed: payload != UNSIGNED_PAYLOAD,
+            payload_signed: match claim {
+                PayloadClaim::Streaming(mode) => mode.signs_chunks(),
+                _ => payload != UNSIGNED_PAYLOAD,
+            },
             alternative,
+            seed: None,
+            decoded_content_length: None,
         })
+    }
+
+    /// `x-amz-decoded-content-length`, required with a streaming payload.
+    fn read_decoded_length(&self) -> Result<u64, VerifyError> {
+        let value = self
+            .req
+            .single("x-amz-decoded-content-length")
+            .map_err(|()| VerifyError::DuplicateHeader("x-amz-decoded-content-length"))?
+            .ok_or(VerifyError::MissingDecodedContentLength)?
+            .trim();
+        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        match value.parse::<u64>() {
+            Ok(length) if digits => Ok(length),
+            _ => Err(VerifyError::InvalidDecodedContentLength(
+                crate::authorization::clip(value),
+            )),
+        }
     }
 
     fn credential(&self) -> &Credential<'r> {
@@ -423,6 +477,7 @@ impl<'r> Pending<'r> {
             PayloadClaim::Declared(_) => lines.push(PayloadLine::Text(
                 self.declared_sha256()?.unwrap_or_default(),
             )),
+            PayloadClaim::Streaming(mode) => lines.push(PayloadLine::Text(mode.content_sha256())),
             PayloadClaim::BodyHash => {
                 let body = body.ok_or(VerifyError::BodyDigestRequired)?;
                 lines.push(PayloadLine::Hex(hex_bytes(body)));
@@ -652,13 +707,8 @@ fn read_payload_claim(req: &Request<'_>) -> Result<PayloadClaim, VerifyError> {
     if declared == UNSIGNED_PAYLOAD {
         return Ok(PayloadClaim::Unsigned);
     }
-    let streaming = [
-        STREAMING_PAYLOAD,
-        STREAMING_PAYLOAD_TRAILER,
-        STREAMING_UNSIGNED_PAYLOAD_TRAILER,
-    ];
-    if streaming.contains(&declared) {
-        return Err(VerifyError::StreamingNotSupported(declared.to_owned()));
+    if let Some(mode) = StreamingMode::from_content_sha256(declared) {
+        return Ok(PayloadClaim::Streaming(mode));
     }
     let mut digest = [0u8; 32];
     if decode_hex(declared.as_bytes(), &mut digest) {

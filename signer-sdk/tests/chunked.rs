@@ -956,3 +956,86 @@ fn trailer_names_are_signed_lower_cased_whatever_case_is_sent() {
         vec![("x-amz-checksum-crc32".to_owned(), "NSRBwg==".to_owned())]
     );
 }
+
+/// The published seed request, verified by the [`Verifier`], seeds a decoder that accepts the
+/// published chunks: the verifier's `Verified::seed` is the documentation's seed.
+#[test]
+fn verifier_accepts_the_published_seed_request_and_seeds_the_decoder() {
+    use countersign::{
+        PayloadClaim, Request, SigningKeys, UriEncoding, Verifier, VerifyError, VerifyPolicy,
+    };
+    let doc = doc();
+    let ex = &doc["chunked_upload_example"];
+    let seed_req = &ex["seed_request"];
+    let headers = seed_req["signed_headers_values"].as_object().unwrap();
+    let mut req = Request::new("PUT", seed_req["canonical_uri"].as_str().unwrap());
+    for (name, value) in headers {
+        req = req.header(name, value.as_str().unwrap());
+    }
+    req = req.header("Authorization", seed_req["authorization"].as_str().unwrap());
+    let secret = doc["credentials_s3"]["secret_access_key"].as_str().unwrap();
+    let keys = SigningKeys::new(SecretKey::new(secret));
+    let verifier =
+        Verifier::new(VerifyPolicy::new("us-east-1", "s3").uri_encoding(UriEncoding::S3));
+    let now = date().to_system_time();
+    let pending = verifier.begin(&req, now).unwrap();
+    assert_eq!(
+        pending.payload_claim(),
+        PayloadClaim::Streaming(StreamingMode::Signed)
+    );
+    assert_eq!(pending.decoded_content_length(), Some(66560));
+    let verified = pending.finish(&keys, None).unwrap();
+    assert_eq!(verified.decoded_content_length, Some(66560));
+    assert!(verified.payload_signed);
+    let seed = verified
+        .seed
+        .expect("a signed streaming request has a seed");
+    let body = published_body(ex, "\r\n");
+    let (data, end) = decode_in(
+        ChunkedDecoder::new(StreamingMode::Signed, Some(seed), 66560),
+        &body,
+        4096,
+    );
+    assert_eq!(data, vec![b'a'; 66560]);
+    assert_eq!(end.unwrap().chunks, 2);
+
+    // Without x-amz-decoded-content-length the request is refused before any key lookup.
+    let mut bare = Request::new("PUT", seed_req["canonical_uri"].as_str().unwrap());
+    for (name, value) in headers {
+        if name != "x-amz-decoded-content-length" {
+            bare = bare.header(name, value.as_str().unwrap());
+        }
+    }
+    bare = bare.header("Authorization", seed_req["authorization"].as_str().unwrap());
+    assert!(matches!(
+        verifier.begin(&bare, now).err(),
+        Some(VerifyError::MissingDecodedContentLength)
+    ));
+}
+
+/// The unsigned-trailer mode verifies without a seed: its chunks carry no signatures.
+#[test]
+fn unsigned_trailer_request_verifies_without_a_seed() {
+    use countersign::{Credentials, Payload, Request, Signer, SigningKeys, Verifier, VerifyPolicy};
+    let mode = StreamingMode::UnsignedWithTrailer;
+    let signer = Signer::new(Credentials::new("AKID", "secret"), "us-east-1", "s3").unwrap();
+    let req = Request::new("PUT", "/o")
+        .header("Host", "h")
+        .header("x-amz-decoded-content-length", "3");
+    let signed = signer.sign(&req, Payload::Streaming(mode), date()).unwrap();
+    let added: Vec<(&str, String)> = signed.headers().to_vec();
+    let mut req = req.clone();
+    for (name, value) in &added {
+        req = req.header(name, value);
+    }
+    let verifier = Verifier::new(VerifyPolicy::new("us-east-1", "s3"));
+    let keys = SigningKeys::new(SecretKey::new("secret"));
+    let verified = verifier
+        .begin(&req, date().to_system_time())
+        .unwrap()
+        .finish(&keys, None)
+        .unwrap();
+    assert!(verified.seed.is_none());
+    assert!(!verified.payload_signed);
+    assert_eq!(verified.decoded_content_length, Some(3));
+}

@@ -18,8 +18,8 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use countersign::{
-    AmzDate, AuthParseError, ContentSha256Header, Credentials, DateError, Payload, Request,
-    SecretKey, SignatureLocation, Signer, SigningKeys, SigningSettings, UnsignedPayload,
+    AmzDate, AuthParseError, ContentSha256Header, Credentials, DateError, Payload, PresignPayload,
+    Request, SecretKey, SignatureLocation, Signer, SigningKeys, SigningSettings, UnsignedPayload,
     UriEncoding, Verified, Verifier, VerifyError, VerifyPolicy,
 };
 
@@ -494,9 +494,34 @@ fn malformed_inputs_are_refused_with_their_exact_error() {
             "InvalidArgument",
         ),
         (
-            "streaming payload",
+            "streaming payload without x-amz-decoded-content-length",
             Raw::auth(good_auth()).h("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
-            |e| matches!(e, E::StreamingNotSupported(_)),
+            |e| matches!(e, E::MissingDecodedContentLength),
+            "InvalidArgument",
+        ),
+        (
+            "streaming payload with a non-numeric x-amz-decoded-content-length",
+            Raw::auth(good_auth())
+                .h("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+                .h("x-amz-decoded-content-length", "+12"),
+            |e| matches!(e, E::InvalidDecodedContentLength(v) if v == "+12"),
+            "InvalidArgument",
+        ),
+        (
+            "streaming payload with two x-amz-decoded-content-length headers",
+            Raw::auth(good_auth())
+                .h("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+                .h("x-amz-decoded-content-length", "1")
+                .h("x-amz-decoded-content-length", "1"),
+            |e| matches!(e, E::DuplicateHeader("x-amz-decoded-content-length")),
+            "InvalidArgument",
+        ),
+        (
+            "streaming payload on a presigned URL",
+            presigned(&presign_params())
+                .h("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+                .h("x-amz-decoded-content-length", "1"),
+            |e| matches!(e, E::StreamingNotSupported(m) if m == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
             "InvalidArgument",
         ),
         (
@@ -1027,4 +1052,27 @@ fn s3_policy_accepts_an_s3_mode_signature_strictly() {
     assert_eq!(raw.verify_with(s3, now()).unwrap().alternative, None);
     let v = raw.verify_with(policy(), now()).unwrap();
     assert!(v.alternative.unwrap().path_other_mode);
+}
+
+/// A presigned URL signed with `UNSIGNED-PAYLOAD` verifies through alternative 5 and is
+/// reported as not covering the body; one signed with the body's hash covers it.
+#[test]
+fn presigned_unsigned_payload_is_reported_as_not_covering_the_body() {
+    let signer =
+        signer().with_settings(SigningSettings::default().presign_payload(PresignPayload::AsGiven));
+    let req = Request::new("PUT", "/a").header("Host", HOST);
+    let at = AmzDate::parse(DATE).unwrap();
+    let ten = Duration::from_secs(600);
+    let unsigned = signer.presign(&req, Payload::Unsigned, at, ten).unwrap();
+    let mut raw = Raw::get(format!("/a?{}", unsigned.query()));
+    raw.method = "PUT";
+    let v = verify_body(&raw, policy(), b"any body").unwrap();
+    assert!(!v.payload_signed);
+    let hashed = signer
+        .presign(&req, Payload::Bytes(b"body"), at, ten)
+        .unwrap();
+    let mut raw = Raw::get(format!("/a?{}", hashed.query()));
+    raw.method = "PUT";
+    let v = verify_body(&raw, policy(), b"body").unwrap();
+    assert!(v.payload_signed);
 }

@@ -13,17 +13,17 @@ use crate::support::server::{RawRequest, Server, Store, TempDir, send};
 
 /// What the upstream saw of one request.
 #[derive(Debug, Clone)]
-struct Seen {
-    request_line: String,
+pub(super) struct Seen {
+    pub(super) request_line: String,
     /// Header names lowercased.
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
     /// Whether the whole `Content-Length` body arrived.
-    complete: bool,
+    pub(super) complete: bool,
 }
 
 impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -41,13 +41,13 @@ impl Seen {
 
 /// An HTTP/1.1 upstream that records every request and answers `200 upstream says hi`
 /// (after `delay`), one request per connection.
-struct Upstream {
-    addr: SocketAddr,
+pub(super) struct Upstream {
+    pub(super) addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Upstream {
-    fn start(delay: Duration) -> Self {
+    pub(super) fn start(delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -61,13 +61,13 @@ impl Upstream {
         Self { addr, seen }
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
     /// Waits until the upstream has recorded `n` requests (a cut-off body is recorded when
     /// the gateway closes the connection, which may come just after its answer).
-    fn wait_for(&self, n: usize) -> Vec<Seen> {
+    pub(super) fn wait_for(&self, n: usize) -> Vec<Seen> {
         for _ in 0..100 {
             let seen = self.seen();
             if seen.len() >= n {
@@ -136,7 +136,7 @@ fn creds(store: &Store) -> (String, String) {
     store.principal_with_key("alice", false)
 }
 
-fn gateway(store: &Store, upstream: &Upstream, extra: &[&str]) -> Server {
+pub(super) fn gateway(store: &Store, upstream: &Upstream, extra: &[&str]) -> Server {
     let route = format!("/api=http://{}", upstream.addr);
     let mut args = vec!["--route", route.as_str()];
     args.extend_from_slice(extra);
@@ -625,7 +625,7 @@ fn cors_preflight_needs_no_signature_and_allowed_origins_get_the_headers() {
 
 /// Deterministic upload content: a fixed pseudo-random block whose first 8 bytes carry the
 /// offset, so no two chunks are equal (cheap to produce twice, once to hash and once to send).
-fn upload_chunk(offset: u64, buf: &mut [u8]) {
+pub(super) fn upload_chunk(offset: u64, buf: &mut [u8]) {
     if buf[8..16].iter().all(|&b| b == 0) {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for b in buf.iter_mut() {
@@ -640,7 +640,7 @@ fn upload_chunk(offset: u64, buf: &mut [u8]) {
 
 /// An upstream that reads a `Content-Length` body in full, hashing it, and answers with the
 /// byte count and hex SHA-256 (nothing is kept in memory).
-fn hashing_upstream() -> SocketAddr {
+pub(super) fn hashing_upstream() -> SocketAddr {
     use sha2::{Digest, Sha256};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

@@ -7,11 +7,11 @@ use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 use countersign::{ContentSha256Header, SigningSettings, UriEncoding};
-use countersign_client::{Body, Call, PayloadSigning, Reply};
+use countersign_client::{Body, Call, PayloadSigning, Reply, StreamingMode};
 use http_body_util::BodyExt;
 
 use crate::api;
-use crate::cli::SendArgs;
+use crate::cli::{ChunkedMode, SendArgs};
 use crate::config::{Sources, check_method};
 use crate::diff;
 use crate::error::CliError;
@@ -51,6 +51,16 @@ pub fn run(args: &SendArgs, sources: &Sources<'_>) -> Result<ExitCode, CliError>
         if args.unsigned_payload {
             call = call.payload(PayloadSigning::Unsigned);
         }
+        if let Some(mode) = args.chunked {
+            call = call.payload(PayloadSigning::Chunked {
+                mode: match mode {
+                    ChunkedMode::Signed => StreamingMode::Signed,
+                    ChunkedMode::SignedTrailer => StreamingMode::SignedWithTrailer,
+                    ChunkedMode::UnsignedTrailer => StreamingMode::UnsignedWithTrailer,
+                },
+                chunk_size: args.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
+            });
+        }
         let progress = progress_bar(args, &body, &mut call)?;
         let sent = client.send(call).await;
         if let Some(progress) = progress {
@@ -63,6 +73,9 @@ pub fn run(args: &SendArgs, sources: &Sources<'_>) -> Result<ExitCode, CliError>
         Ok(api::exit_for(status))
     })
 }
+
+/// `--chunk-size` default: 64 KiB, as the AWS SDKs use.
+const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
 
 /// The body from `--data`, `--data-file` or `--data-stdin`.
 fn body(args: &SendArgs) -> Result<Body, CliError> {

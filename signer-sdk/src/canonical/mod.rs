@@ -135,7 +135,8 @@ pub enum Payload<'a> {
     /// `UNSIGNED-PAYLOAD`: the body is not covered by the signature.
     Unsigned,
     /// An `aws-chunked` body: the payload line is the mode's `STREAMING-*` value and the
-    /// signature is the seed of [`crate::chunked::ChunkSigner`].
+    /// signature is the seed of [`crate::chunked::ChunkSigner`]. The signer always sends
+    /// (and signs) `x-amz-content-sha256` for it, whatever [`crate::ContentSha256Header`] says.
     Streaming(crate::chunked::StreamingMode),
 }
 

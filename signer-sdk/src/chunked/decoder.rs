@@ -267,6 +267,11 @@ impl ChunkedDecoder {
         self.state == State::Done && self.failed.is_none()
     }
 
+    /// The decoded length the body must have (`x-amz-decoded-content-length`).
+    pub fn declared_length(&self) -> u64 {
+        self.declared_len
+    }
+
     /// Data bytes decoded so far.
     pub fn decoded_length(&self) -> u64 {
         self.decoded
