@@ -158,12 +158,19 @@ impl<P: ProvideCredentials> Client<P> {
         let mut payload_hash = self.payload_hash(&call).await?;
         let mut correction = None;
         let mut hops = 0;
+        let mut renewed = false;
         loop {
-            let (response, creq) = self.send_once(&call, payload_hash).await?;
+            let (response, creq, access_key_id) = self.send_once(&call, payload_hash).await?;
             let (response, error) = read_error(response).await;
             if let Some(seconds) = self.skew_to_correct(error.as_ref(), correction) {
                 correction = Some(seconds);
                 continue;
+            }
+            if !renewed && is_expired_token(error.as_ref()) {
+                renewed = true;
+                if self.credentials.expired(&access_key_id).await? {
+                    continue;
+                }
             }
             if let Some(next) = self.redirect(&call, &response)? {
                 hops += 1;
@@ -183,6 +190,24 @@ impl<P: ProvideCredentials> Client<P> {
                 clock_correction: correction,
             });
         }
+    }
+
+    /// Sends `call` without signing it (no credentials are asked for), e.g. a login. Redirects
+    /// are not followed and there is no skew retry.
+    ///
+    /// # Errors
+    /// As [`Self::send`].
+    pub async fn send_unsigned(&self, call: Call) -> Result<Reply, ClientError> {
+        let headers = with_host(&call);
+        let request = self.assemble(&call, &headers, &[]).await?;
+        let response = self.dispatch(&call, request).await?;
+        let (response, error) = read_error(response).await;
+        Ok(Reply {
+            response,
+            canonical_request: String::new(),
+            error,
+            clock_correction: None,
+        })
     }
 
     async fn payload_hash(&self, call: &Call) -> Result<[u8; 32], ClientError> {
@@ -218,8 +243,17 @@ impl<P: ProvideCredentials> Client<P> {
         &self,
         call: &Call,
         payload_hash: [u8; 32],
-    ) -> Result<(http::Response<hyper::body::Incoming>, String), ClientError> {
-        let (request, creq) = self.build(call, payload_hash).await?;
+    ) -> Result<(http::Response<hyper::body::Incoming>, String, String), ClientError> {
+        let (request, creq, access_key_id) = self.build(call, payload_hash).await?;
+        let response = self.dispatch(call, request).await?;
+        Ok((response, creq, access_key_id))
+    }
+
+    async fn dispatch(
+        &self,
+        call: &Call,
+        request: http::Request<OutBody>,
+    ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
         let url = call.uri.to_string();
         let pending = self.http.request(request);
         let result =
@@ -232,24 +266,21 @@ impl<P: ProvideCredentials> Client<P> {
                 })?,
                 None => pending.await,
             };
-        let response = result.map_err(|err| ClientError::Network {
+        result.map_err(|err| ClientError::Network {
             url,
             source: Box::new(err),
-        })?;
-        Ok((response, creq))
+        })
     }
 
-    /// The signed `http::Request` and its canonical request text.
+    /// The signed `http::Request`, its canonical request text and the access key id used.
     async fn build(
         &self,
         call: &Call,
         payload_hash: [u8; 32],
-    ) -> Result<(http::Request<OutBody>, String), ClientError> {
+    ) -> Result<(http::Request<OutBody>, String, String), ClientError> {
         let credentials = self.credentials.credentials().await?;
-        let mut headers = call.headers.clone();
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-            headers.insert(0, ("Host".to_owned(), host_header(&call.uri)));
-        }
+        let access_key_id = credentials.access_key_id().to_owned();
+        let headers = with_host(call);
         let (payload, settings) = match call.payload {
             PayloadSigning::Signed => (Payload::Sha256(payload_hash), self.config.settings),
             PayloadSigning::Unsigned => (
@@ -266,13 +297,25 @@ impl<P: ProvideCredentials> Client<P> {
             .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let signed = signer.sign(&view, payload, now)?;
         let creq = signed.canonical_request().to_string();
+        let request = self.assemble(call, &headers, signed.headers()).await?;
+        Ok((request, creq, access_key_id))
+    }
+
+    /// The `http::Request` with `headers`, then `extra` (the signature's), a `User-Agent` and
+    /// the body.
+    async fn assemble(
+        &self,
+        call: &Call,
+        headers: &[(String, String)],
+        extra: &[(&'static str, String)],
+    ) -> Result<http::Request<OutBody>, ClientError> {
         let mut builder = http::Request::builder()
             .method(call.method.clone())
             .uri(call.uri.clone());
         for (name, value) in headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
-            .chain(signed.headers().iter().map(|(n, v)| (*n, v.as_str())))
+            .chain(extra.iter().map(|(n, v)| (*n, v.as_str())))
         {
             builder = builder.header(header_name(name)?, header_value(name, value)?);
         }
@@ -286,10 +329,9 @@ impl<P: ProvideCredentials> Client<P> {
             );
         }
         let body = call.body.open(call.progress.clone()).await?;
-        let request = builder
+        builder
             .body(body)
-            .map_err(|err| ClientError::Header(err.to_string()))?;
-        Ok((request, creq))
+            .map_err(|err| ClientError::Header(err.to_string()))
     }
 
     /// The next hop when redirects are followed and `response` is one.
@@ -324,6 +366,20 @@ impl<P: ProvideCredentials> Client<P> {
         }
         Ok(Some(next))
     }
+}
+
+/// The call's headers, with `Host` from the URL first unless the call sets one.
+fn with_host(call: &Call) -> Vec<(String, String)> {
+    let mut headers = call.headers.clone();
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        headers.insert(0, ("Host".to_owned(), host_header(&call.uri)));
+    }
+    headers
+}
+
+/// A 401 `ExpiredToken`: the session credentials expired (the provider may renew them).
+fn is_expired_token(error: Option<&ServerError>) -> bool {
+    error.is_some_and(|e| e.code == "ExpiredToken")
 }
 
 fn is_redirect(status: StatusCode) -> bool {
@@ -403,7 +459,7 @@ mod tests {
             .header("X-Tag", "blue")
             .body(Body::Bytes(Bytes::from_static(b"body")));
         let hash = call.body.sha256().await.unwrap();
-        let (request, creq) = client.build(&call, hash).await.unwrap();
+        let (request, creq, _) = client.build(&call, hash).await.unwrap();
         let auth = request.headers()["authorization"].to_str().unwrap();
         assert!(
             auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/"),
