@@ -112,8 +112,10 @@ pub struct SessionConfig {
     /// TLS, timeout and user agent of the login and refresh calls (region and service unused).
     pub client: ClientConfig,
     /// Refresh when the credentials expire within this margin. Default:
-    /// [`DEFAULT_REFRESH_MARGIN`] (60 s), but never more than half of the credentials' lifetime,
-    /// so short sessions are not refreshed on every request.
+    /// [`DEFAULT_REFRESH_MARGIN`] (60 s), but never more than half of the time the credentials
+    /// had left when the provider received them (from the server, or as stored tokens), so
+    /// short sessions are not refreshed on every request. A request that still arrives after
+    /// the expiry gets `ExpiredToken` and is signed again after a refresh.
     pub refresh_margin: Duration,
 }
 
