@@ -99,7 +99,8 @@ Examples:
     #[command(after_help = "\
 Examples:
   countersign logout
-  countersign --profile forum logout --all    # every session of the principal, everywhere")]
+  countersign logout --profile forum
+  countersign logout --all    # every session of the principal, everywhere")]
     Logout(LogoutArgs),
     /// Print a shell completion script.
     #[command(after_help = "\

@@ -167,6 +167,9 @@ impl CliError {
             Self::Client(countersign_client::ClientError::Network { .. }) if certificate => {
                 Some(" (for a private CA pass --cacert <PEM>; --insecure skips verification)")
             }
+            Self::MissingCredential { .. } => {
+                Some(" (run `countersign configure`, or `countersign login` for a session)")
+            }
             Self::Client(countersign_client::ClientError::Auth { .. })
                 if line.contains("log in again") =>
             {
