@@ -4,8 +4,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -162,7 +162,7 @@ struct Inner {
     endpoint: String,
     margin: Duration,
     state: Mutex<State>,
-    on_refresh: Option<OnRefresh>,
+    on_refresh: std::sync::Mutex<Option<OnRefresh>>,
     refreshes: AtomicU64,
 }
 
@@ -211,11 +211,14 @@ impl SessionCredentials {
     }
 
     /// Calls `hook` with the new tokens after every refresh (and not for the login or the
-    /// stored tokens this provider started from). The hook runs while the refresh lock is held.
-    pub fn on_refresh(mut self, hook: OnRefresh) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.on_refresh = Some(hook);
-        }
+    /// stored tokens this provider started from), replacing any earlier hook; clones share it.
+    /// The hook runs while the refresh lock is held, so writes from it are never reordered.
+    pub fn on_refresh(self, hook: OnRefresh) -> Self {
+        *self
+            .inner
+            .on_refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(hook);
         self
     }
 
@@ -264,7 +267,7 @@ impl SessionCredentials {
                     tokens,
                     received: SystemTime::now(),
                 }),
-                on_refresh: None,
+                on_refresh: std::sync::Mutex::new(None),
                 refreshes: AtomicU64::new(0),
             }),
         }
@@ -289,9 +292,14 @@ impl SessionCredentials {
             Zeroizing::new(json!({"refresh_token": *state.tokens.refresh_token}).to_string());
         let tokens = post(&inner.http, &inner.endpoint, "/v1/auth/refresh", body).await?;
         inner.refreshes.fetch_add(1, Ordering::Relaxed);
-        if let Some(hook) = &inner.on_refresh {
+        let hook = inner
+            .on_refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(hook) = hook.as_ref() {
             hook(&tokens);
         }
+        drop(hook);
         *state = State {
             tokens,
             received: SystemTime::now(),

@@ -426,3 +426,74 @@ fn the_sdk_provider_starts_from_stored_tokens_and_reports_a_spent_refresh_token(
         assert!(err.to_string().contains("log in again"), "{err}");
     });
 }
+
+#[test]
+fn a_request_answered_expired_token_is_refreshed_and_sent_again_once() {
+    let (_dir, server) = setup(&["--session-ttl", "2s", "--refresh-grace", "0s"]);
+    let endpoint = format!("http://{}", server.addr);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = ClientConfig::new("local", "countersign");
+        let session = SessionConfig::new(&endpoint, config.clone());
+        let login = SessionCredentials::login(session.clone(), "alice", PASSWORD)
+            .await
+            .unwrap();
+        // The client believes the credentials last a day (a wrong clock, a stale store): only
+        // the server's 401 ExpiredToken can tell it.
+        let mut tokens = login.tokens().await;
+        let real_expiration = tokens.expiration;
+        tokens.expiration = SystemTime::now() + Duration::from_secs(86_400);
+        let provider = SessionCredentials::from_tokens(session, tokens).unwrap();
+        let client = Client::new(config, provider.clone()).unwrap();
+        let wait = real_expiration
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        tokio::time::sleep(wait + Duration::from_millis(200)).await;
+        let reply = client
+            .send(Call::new("GET", &format!("{endpoint}/v1/whoami")).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(reply.response.status(), 200, "{:?}", reply.error);
+        assert_eq!(provider.refreshes(), 1);
+    });
+    let r = server.send(&RawRequest {
+        method: "GET".into(),
+        target: "/metrics".into(),
+        headers: vec![("Host".into(), server.host())],
+        body: vec![],
+    });
+    let metrics = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(
+        metrics.contains("countersign_verification_failures_total{code=\"ExpiredToken\"} 1"),
+        "the first attempt was refused as expired: {metrics}"
+    );
+    assert_eq!(auth_successes(&server), 2, "one login and one refresh");
+}
+
+#[test]
+fn request_refreshes_a_profile_session_and_writes_it_back() {
+    let (dir, server) = setup(&["--session-ttl", "2s", "--refresh-grace", "0s"]);
+    let config = dir.path().join("credentials");
+    assert_exit(&login(&server, &config), 0);
+    let first = profile(&config);
+    // A stored expiration far in the future: the refresh comes from the server's ExpiredToken.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let lied = text.replace(&first["expiration"], "2099-01-01T00:00:00Z");
+    std::fs::write(&config, lied).unwrap();
+    wait_past_expiry();
+    let out = cli(&config, &["request", "GET", "/v1/whoami"], "");
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second = profile(&config);
+    assert_eq!(v["access_key_id"], second["access_key_id"].as_str());
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    assert_ne!(second["expiration"], "2099-01-01T00:00:00Z");
+    // And proactively, from the stored expiration, on the next expiry.
+    wait_past_expiry();
+    let out = cli(&config, &["request", "GET", "/v1/whoami"], "");
+    assert_exit(&out, 0);
+    assert_ne!(profile(&config)["refresh_token"], second["refresh_token"]);
+}
