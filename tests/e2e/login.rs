@@ -257,6 +257,19 @@ fn a_wrong_password_is_exit_4_with_invalid_credentials_and_writes_nothing() {
     assert!(!err.contains("not the password"), "{err}");
     assert!(!config.exists(), "nothing is written on a failed login");
 
+    // A profile with a long-term key: a warning that login would replace it; kept on failure.
+    let keyed = "[default]\naccess_key_id = AKKEPT\nsecret_access_key = s\n";
+    std::fs::write(&config, keyed).unwrap();
+    let out = cli(&config, &args, "not the password\n");
+    assert_exit(&out, 4);
+    assert!(
+        text(&out.stderr).contains("holds access key AKKEPT"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), keyed);
+    std::fs::remove_file(&config).unwrap();
+
     let unknown = [
         "login",
         "--endpoint",

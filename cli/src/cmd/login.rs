@@ -35,6 +35,7 @@ pub fn run(
             profile: target.name.clone(),
             path: target.path.clone(),
         })?;
+    warn_if_replacing_a_key(target);
     let password = password(args)?;
     let config = api::client_config(&scope_only(), &net_args(args), false);
     let tokens = api::runtime()?.block_on(async {
@@ -58,6 +59,21 @@ pub fn run(
             .unwrap_or_else(|| "the refresh token expires".to_owned()),
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A profile holding a long-term access key loses it to the session: say so.
+fn warn_if_replacing_a_key(target: &Profile) {
+    let values = &target.values;
+    let Some(id) = values.get("access_key_id") else {
+        return;
+    };
+    if !values.contains_key("refresh_token") {
+        eprintln!(
+            "countersign: warning: profile `{}` holds access key {id}; a successful login \
+             replaces it with the session (use --profile NAME to keep it)",
+            target.name
+        );
+    }
 }
 
 /// The password: prompted for without echo on a terminal, or the first line of stdin with
