@@ -16,6 +16,7 @@ mod e2e {
     mod cli;
     mod clients;
     mod gateway;
+    mod login;
     mod policies;
     mod request;
     mod server;

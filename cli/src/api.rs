@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use bytes::Bytes;
 use countersign_client::{Body, Call, Client, ClientConfig, StaticCredentials, Trust};
+
 use http_body_util::BodyExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
@@ -12,9 +13,10 @@ use serde_json::Value;
 use crate::cli::NetArgs;
 use crate::config::Identity;
 use crate::error::CliError;
+use crate::session::CliCredentials;
 
 /// The signing client of the CLI.
-pub type CliClient = Client<StaticCredentials>;
+pub type CliClient = Client<CliCredentials>;
 
 /// A single-threaded tokio runtime (the CLI sends one request at a time).
 ///
@@ -52,12 +54,20 @@ pub fn client_config(identity: &Identity, net: &NetArgs, quiet: bool) -> ClientC
     config
 }
 
-/// A client with `config`, signing as `identity`. Call inside the runtime.
+/// A client with `config`, signing as `identity`: with its profile's session (refreshed
+/// automatically, rotated tokens written back) when it has one. Call inside the runtime.
 ///
 /// # Errors
-/// [`CliError::Client`] when the CA file is unusable.
+/// [`CliError::Client`] when the CA file is unusable, [`CliError::Profile`] for a session
+/// profile without an endpoint.
 pub fn build(config: ClientConfig, identity: &Identity) -> Result<CliClient, CliError> {
-    let credentials = StaticCredentials::new(identity.credentials.clone());
+    let own = |s: &&crate::session::StoredSession| {
+        s.tokens.credentials.access_key_id() == identity.credentials.access_key_id()
+    };
+    let credentials = match identity.session.as_ref().filter(own) {
+        Some(session) => CliCredentials::Session(session.provider(config.clone())?),
+        None => CliCredentials::Static(StaticCredentials::new(identity.credentials.clone())),
+    };
     Ok(Client::new(config, credentials)?)
 }
 

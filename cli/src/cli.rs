@@ -77,6 +77,34 @@ Examples:
   countersign admin key list --principal ci-bot --json
   countersign --profile ci admin key rotate --principal ci-bot --admin-profile default")]
     Admin(AdminArgs),
+    /// Log in with a password: store short-lived session credentials and a refresh token in
+    /// the profile (mode 0600); `request`, `whoami` and `admin` then refresh them as needed.
+    #[command(
+        long_about = "Log in with a password (POST /v1/auth/login) and store the session in the \
+profile: access_key_id, secret_access_key, session_token, expiration, refresh_token, \
+refresh_expiration and endpoint, in a file of mode 0600.\n\n\
+Commands using the profile sign with the session credentials and refresh them shortly before \
+they expire (or when the server answers ExpiredToken); each refresh rotates the refresh token \
+and writes it back. When the refresh token expires or is revoked, log in again.\n\n\
+The password is prompted for without echo on a terminal; otherwise pass --password-stdin. \
+Exit codes: 0 logged in, 4 refused (wrong principal or password, disabled, rate limited), \
+2 usage, 1 network.",
+        after_help = "\
+Examples:
+  countersign login --endpoint https://cs.example.com --principal alice
+  countersign login --endpoint http://127.0.0.1:8080 --principal alice --profile forum
+  printf '%s\\n' \"$PASSWORD\" | countersign login --endpoint https://cs.example.com \\
+      --principal ci-bot --password-stdin
+  countersign request POST /topics --data '{\"title\":\"hi\"}'   # signed with the session"
+    )]
+    Login(LoginArgs),
+    /// Revoke the profile's session on the server and remove it from the profile.
+    #[command(after_help = "\
+Examples:
+  countersign logout
+  countersign logout --profile forum
+  countersign logout --all    # every session of the principal, everywhere")]
+    Logout(LogoutArgs),
     /// Print a shell completion script.
     #[command(after_help = "\
 Examples:
@@ -280,6 +308,40 @@ pub struct ConfigureArgs {
     /// Server base URL.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
+}
+
+/// `login` flags.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Base URL of the countersign server [env: COUNTERSIGN_ENDPOINT] [default: the profile's].
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Principal (user name) to log in as.
+    #[arg(long, value_name = "NAME")]
+    pub principal: String,
+    /// Read the password from the first line of standard input instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// PEM file with the CA certificate(s) to trust instead of the platform's roots.
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (prints a warning; for local tests only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Time allowed until the response headers arrive: `30s`, `500ms`, `2m` or seconds.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+/// `logout` flags.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Revoke every session of the principal (POST /v1/auth/logout-all), not only this one.
+    #[arg(long)]
+    pub all: bool,
+    /// Endpoint, credentials and TLS.
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
 }
 
 /// `admin` flags.
@@ -624,6 +686,35 @@ mod tests {
         };
         assert!(admin.json);
         assert_eq!(admin.endpoint.endpoint.as_deref(), Some("http://e"));
+    }
+
+    #[test]
+    fn login_needs_a_principal_and_takes_password_stdin() {
+        let cli = Cli::try_parse_from([
+            "countersign",
+            "login",
+            "--endpoint",
+            "http://e",
+            "--principal",
+            "alice",
+            "--password-stdin",
+            "--profile",
+            "p",
+        ])
+        .unwrap();
+        let Command::Login(login) = cli.command else {
+            panic!("not login")
+        };
+        assert!(login.password_stdin);
+        assert_eq!(login.principal, "alice");
+        assert_eq!(cli.profile.as_deref(), Some("p"));
+        let err = Cli::try_parse_from(["countersign", "login"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let cli = Cli::try_parse_from(["countersign", "logout", "--all"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Logout(LogoutArgs { all: true, .. })
+        ));
     }
 
     #[test]

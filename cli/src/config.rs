@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::cli::{CredentialArgs, Format, RequestArgs};
 use crate::error::CliError;
 use crate::profile;
+use crate::session::StoredSession;
 use crate::url::{HeaderArg, WireUrl};
 
 /// Default region of the credential scope.
@@ -132,6 +133,7 @@ impl<'a> Sources<'a> {
             credentials = credentials.with_session_token(token);
         }
         Ok(Identity {
+            session: StoredSession::of(&self.profile, &credentials)?,
             credentials,
             region: self
                 .pick(args.region.as_ref(), "region")
@@ -193,6 +195,9 @@ pub struct Identity {
     pub region: String,
     /// Scope service.
     pub service: String,
+    /// The profile's session (from `countersign login`) when `credentials` are its own: the
+    /// client then refreshes them and writes the rotated tokens back.
+    pub session: Option<StoredSession>,
 }
 
 /// `COUNTERSIGN_CONFIG_FILE`, else `$HOME/.config/countersign/credentials`.
@@ -215,6 +220,7 @@ pub fn resolve(args: &RequestArgs, sources: &Sources<'_>) -> Result<Resolved, Cl
         credentials,
         region,
         service,
+        ..
     } = sources.identity(&s.credentials)?;
     let now = match &s.timestamp {
         Some(t) => AmzDate::parse(t).map_err(CliError::Timestamp)?,

@@ -2,7 +2,7 @@
 //!
 //! Exit codes: 0 success (and 1xx-3xx responses), 2 usage error (the command line, a flag, the
 //! URL, a header, the timestamp, `--expires-in`, missing credentials or endpoint, an unreadable
-//! `--data-file`, profile or CA file), 4 a 4xx response, 5 a 5xx response, 1 any other failure
+//! `--data-file`, profile or CA file), 4 a 4xx response (also a refused login or session refresh), 5 a 5xx response, 1 any other failure
 //! (network, TLS, writing the output).
 
 use std::fmt::Write as _;
@@ -48,6 +48,9 @@ pub enum CliError {
     /// `configure` cannot get a value or write the file.
     #[error("{0}")]
     Configure(String),
+    /// `login` / `logout` cannot get the password or update the profile.
+    #[error("{0}")]
+    Login(String),
     /// `--data-stdin` cannot be read.
     #[error("cannot read --data-stdin")]
     Stdin(#[source] std::io::Error),
@@ -133,6 +136,7 @@ impl CliError {
             | Self::MissingEndpoint { .. }
             | Self::Profile(_)
             | Self::Configure(_)
+            | Self::Login(_)
             | Self::Stdin(_)
             | Self::OutputFile { .. } => ExitCode::from(2),
             Self::Client(err) => client_exit_code(err),
@@ -163,6 +167,14 @@ impl CliError {
             Self::Client(countersign_client::ClientError::Network { .. }) if certificate => {
                 Some(" (for a private CA pass --cacert <PEM>; --insecure skips verification)")
             }
+            Self::MissingCredential { .. } => {
+                Some(" (run `countersign configure`, or `countersign login` for a session)")
+            }
+            Self::Client(countersign_client::ClientError::Auth { .. })
+                if line.contains("log in again") =>
+            {
+                Some(" with `countersign login`")
+            }
             _ => None,
         }
     }
@@ -176,6 +188,8 @@ fn client_exit_code(err: &countersign_client::ClientError) -> ExitCode {
             ExitCode::from(2)
         }
         E::CaFile { .. } | E::Credentials(_) => ExitCode::from(2),
+        E::Auth { status, .. } if *status >= 500 => ExitCode::from(5),
+        E::Auth { .. } => ExitCode::from(4),
         _ => ExitCode::from(1),
     }
 }

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod error;
 pub mod profile;
 pub mod progress;
+pub mod session;
 pub mod url;
 
 use std::io::Write;
@@ -53,6 +54,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode, CliError> {
             let target = configure_target(profile, &env)?;
             cmd::configure::run(args, &target, &mut out)?
         }
+        Command::Login(args) => {
+            let target = configure_target(profile, &env)?;
+            cmd::login::run(args, &target, &env, &mut out)?
+        }
+        Command::Logout(args) => cmd::logout::run(args, &Sources::load(profile, &env)?, &mut out)?,
         Command::Completions(args) => {
             clap_complete::generate(args.shell, &mut Cli::command(), "countersign", &mut out);
             ExitCode::SUCCESS

@@ -6,14 +6,17 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-/// The keys a profile may hold.
-pub const KEYS: [&str; 6] = [
+/// The keys a profile may hold (the last three only after `countersign login`).
+pub const KEYS: [&str; 9] = [
     "access_key_id",
     "secret_access_key",
     "session_token",
     "region",
     "service",
     "endpoint",
+    "expiration",
+    "refresh_token",
+    "refresh_expiration",
 ];
 
 /// The `key = value` pairs of section `name` in `text`, or `None` when there is no such

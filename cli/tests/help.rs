@@ -14,6 +14,8 @@ fn help_shows_an_example_for_each_command() {
         "request",
         "whoami",
         "configure",
+        "login",
+        "logout",
         "admin",
         "admin principal create",
         "admin principal list",

@@ -159,12 +159,19 @@ impl<P: ProvideCredentials> Client<P> {
         let mut payload_hash = self.payload_hash(&call).await?;
         let mut correction = None;
         let mut hops = 0;
+        let mut renewed = false;
         loop {
-            let (response, creq) = self.send_once(&call, payload_hash).await?;
+            let (response, creq, access_key_id) = self.send_once(&call, payload_hash).await?;
             let (response, error) = read_error(response).await;
             if let Some(seconds) = self.skew_to_correct(error.as_ref(), correction) {
                 correction = Some(seconds);
                 continue;
+            }
+            if !renewed && is_expired_token(error.as_ref()) {
+                renewed = true;
+                if self.credentials.expired(&access_key_id).await? {
+                    continue;
+                }
             }
             if let Some(next) = self.redirect(&call, &response)? {
                 hops += 1;
@@ -184,6 +191,24 @@ impl<P: ProvideCredentials> Client<P> {
                 clock_correction: correction,
             });
         }
+    }
+
+    /// Sends `call` without signing it (no credentials are asked for), e.g. a login. Redirects
+    /// are not followed and there is no skew retry.
+    ///
+    /// # Errors
+    /// As [`Self::send`].
+    pub async fn send_unsigned(&self, call: Call) -> Result<Reply, ClientError> {
+        let headers = with_host(&call);
+        let request = self.assemble(&call, &headers, &[], None).await?;
+        let response = self.dispatch(&call, request).await?;
+        let (response, error) = read_error(response).await;
+        Ok(Reply {
+            response,
+            canonical_request: String::new(),
+            error,
+            clock_correction: None,
+        })
     }
 
     async fn payload_hash(&self, call: &Call) -> Result<[u8; 32], ClientError> {
@@ -219,8 +244,17 @@ impl<P: ProvideCredentials> Client<P> {
         &self,
         call: &Call,
         payload_hash: [u8; 32],
-    ) -> Result<(http::Response<hyper::body::Incoming>, String), ClientError> {
-        let (request, creq) = self.build(call, payload_hash).await?;
+    ) -> Result<(http::Response<hyper::body::Incoming>, String, String), ClientError> {
+        let (request, creq, access_key_id) = self.build(call, payload_hash).await?;
+        let response = self.dispatch(call, request).await?;
+        Ok((response, creq, access_key_id))
+    }
+
+    async fn dispatch(
+        &self,
+        call: &Call,
+        request: http::Request<OutBody>,
+    ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
         let url = call.uri.to_string();
         let pending = self.http.request(request);
         let result =
@@ -233,24 +267,21 @@ impl<P: ProvideCredentials> Client<P> {
                 })?,
                 None => pending.await,
             };
-        let response = result.map_err(|err| ClientError::Network {
+        result.map_err(|err| ClientError::Network {
             url,
             source: Box::new(err),
-        })?;
-        Ok((response, creq))
+        })
     }
 
-    /// The signed `http::Request` and its canonical request text.
+    /// The signed `http::Request`, its canonical request text and the access key id used.
     async fn build(
         &self,
         call: &Call,
         payload_hash: [u8; 32],
-    ) -> Result<(http::Request<OutBody>, String), ClientError> {
+    ) -> Result<(http::Request<OutBody>, String, String), ClientError> {
         let credentials = self.credentials.credentials().await?;
-        let mut headers = call.headers.clone();
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-            headers.insert(0, ("Host".to_owned(), host_header(&call.uri)));
-        }
+        let access_key_id = credentials.access_key_id().to_owned();
+        let mut headers = with_host(call);
         let mut decoded_len = 0;
         let (payload, settings) = match call.payload {
             PayloadSigning::Signed => (Payload::Sha256(payload_hash), self.config.settings),
@@ -274,13 +305,53 @@ impl<P: ProvideCredentials> Client<P> {
             .headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let signed = signer.sign(&view, payload, now)?;
         let creq = signed.canonical_request().to_string();
+        let chunking = match call.payload {
+            PayloadSigning::Chunked { mode, chunk_size } => {
+                let chunks = if mode.signs_chunks() {
+                    let date = now.date_stamp();
+                    let (region, service) =
+                        (self.config.region.as_str(), self.config.service.as_str());
+                    let key = SigningKey::derive(&secret, date, region, service);
+                    let scope = Scope {
+                        date,
+                        region,
+                        service,
+                    };
+                    ChunkSigner::new(mode, Seed::new(key, now, scope, signed.signature()))
+                } else {
+                    ChunkSigner::unsigned()
+                };
+                Some(Chunking {
+                    chunks,
+                    mode,
+                    decoded_len,
+                    chunk_size,
+                })
+            }
+            _ => None,
+        };
+        let request = self
+            .assemble(call, &headers, signed.headers(), chunking)
+            .await?;
+        Ok((request, creq, access_key_id))
+    }
+
+    /// The `http::Request` with `headers`, then `extra` (the signature's), a `User-Agent` and
+    /// the body (framed as aws-chunked with `chunking`).
+    async fn assemble(
+        &self,
+        call: &Call,
+        headers: &[(String, String)],
+        extra: &[(&'static str, String)],
+        chunking: Option<Chunking>,
+    ) -> Result<http::Request<OutBody>, ClientError> {
         let mut builder = http::Request::builder()
             .method(call.method.clone())
             .uri(call.uri.clone());
         for (name, value) in headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
-            .chain(signed.headers().iter().map(|(n, v)| (*n, v.as_str())))
+            .chain(extra.iter().map(|(n, v)| (*n, v.as_str())))
         {
             builder = builder.header(header_name(name)?, header_value(name, value)?);
         }
@@ -294,28 +365,14 @@ impl<P: ProvideCredentials> Client<P> {
             );
         }
         let mut body = call.body.open(call.progress.clone()).await?;
-        if let PayloadSigning::Chunked { mode, chunk_size } = call.payload {
-            let chunks = if mode.signs_chunks() {
-                let date = now.date_stamp();
-                let (region, service) = (self.config.region.as_str(), self.config.service.as_str());
-                let key = SigningKey::derive(&secret, date, region, service);
-                let scope = Scope {
-                    date,
-                    region,
-                    service,
-                };
-                ChunkSigner::new(mode, Seed::new(key, now, scope, signed.signature()))
-            } else {
-                ChunkSigner::unsigned()
-            };
-            let chunked = ChunkedBody::new(body, chunks, mode, decoded_len, chunk_size)?;
+        if let Some(c) = chunking {
+            let chunked = ChunkedBody::new(body, c.chunks, c.mode, c.decoded_len, c.chunk_size)?;
             builder = builder.header(CONTENT_LENGTH, chunked.encoded_len());
             body = OutBody::Chunked(Box::new(chunked));
         }
-        let request = builder
+        builder
             .body(body)
-            .map_err(|err| ClientError::Header(err.to_string()))?;
-        Ok((request, creq))
+            .map_err(|err| ClientError::Header(err.to_string()))
     }
 
     /// The headers an `aws-chunked` body needs, added (and signed) unless the caller set them.
@@ -364,6 +421,28 @@ impl<P: ProvideCredentials> Client<P> {
         }
         Ok(Some(next))
     }
+}
+
+/// The call's headers, with `Host` from the URL first unless the call sets one.
+/// How to frame an aws-chunked body: the chunk signer and sizes.
+struct Chunking {
+    chunks: ChunkSigner,
+    mode: StreamingMode,
+    decoded_len: u64,
+    chunk_size: usize,
+}
+
+fn with_host(call: &Call) -> Vec<(String, String)> {
+    let mut headers = call.headers.clone();
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        headers.insert(0, ("Host".to_owned(), host_header(&call.uri)));
+    }
+    headers
+}
+
+/// A 401 `ExpiredToken`: the session credentials expired (the provider may renew them).
+fn is_expired_token(error: Option<&ServerError>) -> bool {
+    error.is_some_and(|e| e.code == "ExpiredToken")
 }
 
 fn is_redirect(status: StatusCode) -> bool {
@@ -443,7 +522,7 @@ mod tests {
             .header("X-Tag", "blue")
             .body(Body::Bytes(Bytes::from_static(b"body")));
         let hash = call.body.sha256().await.unwrap();
-        let (request, creq) = client.build(&call, hash).await.unwrap();
+        let (request, creq, _) = client.build(&call, hash).await.unwrap();
         let auth = request.headers()["authorization"].to_str().unwrap();
         assert!(
             auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/"),

@@ -16,6 +16,20 @@ pub trait ProvideCredentials: Send + Sync {
     fn credentials(
         &self,
     ) -> Pin<Box<dyn Future<Output = Result<Credentials, ClientError>> + Send + '_>>;
+
+    /// The server answered `ExpiredToken` to a request signed by `rejected` (an access key
+    /// id). Returns `true` when newer credentials are now available and the request should be
+    /// signed again (once). Default: `false` (fixed credentials cannot be renewed).
+    ///
+    /// # Errors
+    /// [`ClientError`] when renewing failed.
+    fn expired<'a>(
+        &'a self,
+        rejected: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, ClientError>> + Send + 'a>> {
+        let _ = rejected;
+        Box::pin(std::future::ready(Ok(false)))
+    }
 }
 
 /// Fixed credentials (an access key from a profile, flags or the environment).

@@ -63,10 +63,35 @@ pub enum ClientError {
         /// The timeout.
         seconds: f64,
     },
+    /// The server refused a login or refresh (`POST /v1/auth/...`): wrong password
+    /// (`InvalidCredentials`), spent, revoked or expired refresh token (`InvalidToken`,
+    /// `ExpiredToken`: log in again), disabled principal (`AccessDenied`), rate limit
+    /// (`TooManyRequests`).
+    #[error("{path}: {status} {code}: {message}{}", login_again(path, code))]
+    Auth {
+        /// The auth route called.
+        path: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// `error.code`.
+        code: String,
+        /// `error.message`.
+        message: String,
+    },
     /// More than [`crate::MAX_REDIRECTS`] redirects.
     #[error("more than {0} redirects")]
     TooManyRedirects(usize),
     /// A redirect without a usable `Location`.
     #[error("redirect without a usable Location header: {0}")]
     BadRedirect(String),
+}
+
+/// The advice for a refused refresh: the session is over.
+fn login_again(path: &str, code: &str) -> &'static str {
+    match (path, code) {
+        ("/v1/auth/refresh", "ExpiredToken" | "InvalidToken") => {
+            " (the session has ended: log in again)"
+        }
+        _ => "",
+    }
 }

@@ -29,14 +29,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Credentials come from a [`ProvideCredentials`] implementation, so a provider that fetches
-//! or refreshes temporary credentials can replace [`StaticCredentials`].
+//! Credentials come from a [`ProvideCredentials`] implementation: fixed ones
+//! ([`StaticCredentials`]), or session credentials ([`SessionCredentials`]) that log in with a
+//! password, sign with short-lived credentials and refresh them (rotating the refresh token)
+//! shortly before they expire or when the server answers `ExpiredToken`, one refresh at a time
+//! however many requests run at once.
 
 mod body;
 mod call;
 mod client;
 mod credentials;
 mod error;
+mod session;
 mod tls;
 
 pub use body::{Body, PayloadSigning, ResponseBody};
@@ -45,4 +49,7 @@ pub use client::{Client, ClientConfig, MAX_REDIRECTS, Reply, ServerError};
 pub use countersign::chunked::StreamingMode;
 pub use credentials::{ProvideCredentials, StaticCredentials};
 pub use error::ClientError;
+pub use session::{
+    DEFAULT_REFRESH_MARGIN, OnRefresh, SessionConfig, SessionCredentials, SessionTokens,
+};
 pub use tls::Trust;

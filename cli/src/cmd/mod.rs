@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod configure;
+pub mod login;
+pub mod logout;
 pub mod presign;
 pub mod request;
 pub mod sign;
