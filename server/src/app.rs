@@ -458,6 +458,7 @@ pub async fn serve(
     clock: SharedClock,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    let args = args.with_config_file().map_err(RunError::Config)?;
     let server = Server::bind(args, clock).await?;
     announce(server.local_addr(), server.tls.is_some());
     server.run(shutdown).await

@@ -223,6 +223,11 @@ pub struct ServeArgs {
     /// Gateway flags.
     #[command(flatten)]
     pub gateway: GatewayArgs,
+    /// A TOML file with more gateway routes and CORS origins, added to those of the flags:
+    /// `cors_origins = ["https://app.example"]` and one `[[route]]` table per route with
+    /// `prefix = "/api"` and `upstream = "http://127.0.0.1:9000"`.
+    #[arg(long, env = "COUNTERSIGN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Allow browser calls from this origin (repeatable; `*` for any): preflight `OPTIONS`
     /// requests are answered without a signature, and responses to signed requests from an
     /// allowed origin carry the CORS headers.
@@ -281,6 +286,47 @@ pub struct GatewayRoute {
     pub authority: String,
     /// The path that replaces the prefix; empty to forward the path unchanged.
     pub base_path: String,
+}
+
+/// The `--config` file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    route: Vec<RouteEntry>,
+    #[serde(default)]
+    cors_origins: Vec<String>,
+}
+
+/// One `[[route]]` table.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteEntry {
+    prefix: String,
+    upstream: String,
+}
+
+impl ServeArgs {
+    /// These flags plus the routes and CORS origins of the `--config` file, if any.
+    ///
+    /// # Errors
+    /// A message naming the file and what is wrong in it.
+    pub fn with_config_file(mut self) -> Result<Self, String> {
+        let Some(path) = &self.config else {
+            return Ok(self);
+        };
+        let at = path.display();
+        let text = std::fs::read_to_string(path).map_err(|err| format!("{at}: {err}"))?;
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|err| format!("{at}: {}", err.to_string().trim_end().replace('\n', " ")))?;
+        for (i, entry) in file.route.iter().enumerate() {
+            let route = parse_route(&format!("{}={}", entry.prefix, entry.upstream))
+                .map_err(|err| format!("{at}: route {}: {err}", i + 1))?;
+            self.gateway.routes.push(route);
+        }
+        self.cors_origins.extend(file.cors_origins);
+        Ok(self)
+    }
 }
 
 /// Parses `PREFIX=UPSTREAM` (see [`GatewayArgs::routes`]).
@@ -532,6 +578,52 @@ mod tests {
         let mut argv = vec!["countersign-server"];
         argv.extend_from_slice(args);
         Cli::try_parse_from(argv).unwrap().into_command()
+    }
+
+    fn serve_with_config(text: &str) -> Result<ServeArgs, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        let Command::Serve(serve) =
+            parse(&["serve", "--route", "/a=http://a:1", "--config", &path])
+        else {
+            panic!("not serve")
+        };
+        serve.with_config_file()
+    }
+
+    #[test]
+    fn the_config_file_adds_routes_and_cors_origins() {
+        let serve = serve_with_config(
+            "cors_origins = [\"https://app.example\"]\n\
+             [[route]]\nprefix = \"/b\"\nupstream = \"h2c://b:2/base\"\n",
+        )
+        .unwrap();
+        let prefixes: Vec<&str> = serve
+            .gateway
+            .routes
+            .iter()
+            .map(|r| r.prefix.as_str())
+            .collect();
+        assert_eq!(prefixes, ["/a", "/b"]);
+        assert!(serve.gateway.routes[1].h2c);
+        assert_eq!(serve.cors_origins, ["https://app.example"]);
+        for (bad, expected) in [
+            (
+                "[[route]]\nprefix = \"/v1/x\"\nupstream = \"http://b\"\n",
+                "route 1",
+            ),
+            ("[[route]]\nprefix = \"/x\"\n", "missing field `upstream`"),
+            ("listen = \"x\"\n", "unknown field `listen`"),
+            ("[[route]\n", "gateway.toml"),
+        ] {
+            let err = serve_with_config(bad).unwrap_err();
+            assert!(
+                err.contains(expected) && err.contains("gateway.toml"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub enum RunError {
     /// Input on stdin is missing or unreadable.
     #[error("{0}")]
     Input(String),
+    /// The `--config` file is unusable (the message names the file and the problem).
+    #[error("{0}")]
+    Config(String),
     /// The async runtime could not start.
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),

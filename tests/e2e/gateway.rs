@@ -818,3 +818,66 @@ fn session_credentials_pass_the_gateway_as_auth_session_until_logout() {
         "a revoked session reached the upstream"
     );
 }
+
+#[test]
+fn routes_can_come_from_a_toml_config_file() {
+    let dir = TempDir::new("gw-config");
+    let store = Store::sqlite(dir.path());
+    let creds = creds(&store);
+    let upstream = Upstream::start(Duration::ZERO);
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "cors_origins = [\"https://app.example\"]\n\n[[route]]\nprefix = \"/files\"\nupstream = \"http://{}/store\"\n",
+            upstream.addr
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&store, &["--config", config.to_str().unwrap()]);
+    let req = signed(
+        &server,
+        &creds,
+        "GET",
+        "/files/a.txt",
+        &[("Origin", "https://app.example")],
+        b"",
+        None,
+    );
+    let response = server.send(&req);
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(upstream.seen()[0].request_line, "GET /store/a.txt HTTP/1.1");
+
+    std::fs::write(
+        &config,
+        "[[route]]\nprefix = \"/v1/x\"\nupstream = \"http://127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let refused = std::process::Command::new(crate::support::bin("countersign-server"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .args(["--database-url", &store.database_url, "--master-key-file"])
+        .arg(&store.master_key)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("gateway.toml: route 1") && stderr.contains("/v1/"),
+        "{stderr}"
+    );
+}
