@@ -262,7 +262,15 @@ impl PolicyCache {
         kind: Subject,
         subject: &str,
     ) -> Result<Option<Arc<Policy>>, StoreError> {
-        let now = self.clock.now();
+        self.get_at(kind, subject, self.clock.now()).await
+    }
+
+    async fn get_at(
+        &self,
+        kind: Subject,
+        subject: &str,
+        now: SystemTime,
+    ) -> Result<Option<Arc<Policy>>, StoreError> {
         {
             let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((policy, at)) = entries[slot(kind)].get(subject)
@@ -314,8 +322,9 @@ impl PolicyCache {
             access_key_id.map(|id| (Subject::Key, id)),
             session.map(|family| (Subject::Session, family)),
         ];
+        let now = self.clock.now();
         for (kind, subject) in subjects.into_iter().flatten() {
-            if let Some(policy) = self.get(kind, subject).await? {
+            if let Some(policy) = self.get_at(kind, subject, now).await? {
                 policy.check(method, path).map_err(|denial| {
                     ApiError::access_denied(denial.describe(kind.as_str(), method, path))
                 })?;
