@@ -163,7 +163,8 @@ fn init_tracing() {
         .try_init();
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// An error and its causes on one line (`error: cause: cause`), for logs and stderr.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -152,7 +152,7 @@ impl Gateway {
                 if let Some(body_error) = failure.take() {
                     return Err(body_error);
                 }
-                tracing::warn!(upstream = %route.authority, error = %error_chain(&err), "upstream request failed");
+                tracing::warn!(upstream = %route.authority, error = %crate::error_chain(&err), "upstream request failed");
                 return Err(ApiError::UpstreamUnavailable(format!(
                     "the upstream `{}` is unavailable",
                     route.authority
@@ -354,17 +354,6 @@ fn forwarded_headers(
 /// Marks a request that arrived over TLS (in its extensions).
 #[derive(Debug, Clone, Copy)]
 pub struct Tls;
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 /// Where a failed body check is reported to [`Gateway::forward`].
 #[derive(Debug, Clone, Default)]

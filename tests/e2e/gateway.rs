@@ -79,7 +79,16 @@ impl Upstream {
     }
 }
 
-fn serve_one(mut stream: TcpStream, record: &Mutex<Vec<Seen>>, delay: Duration) {
+/// A request head read from `stream`: request line, headers (names lowercased), the
+/// `Content-Length` (0 when absent) and the body bytes that came with the head.
+struct Head {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    length: usize,
+    body_start: Vec<u8>,
+}
+
+fn read_head(stream: &mut TcpStream) -> Option<Head> {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -90,7 +99,7 @@ fn serve_one(mut stream: TcpStream, record: &Mutex<Vec<Seen>>, delay: Duration) 
             break i;
         }
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
         }
     };
@@ -101,12 +110,30 @@ fn serve_one(mut stream: TcpStream, record: &Mutex<Vec<Seen>>, delay: Duration) 
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let length: usize = headers
+    let length = headers
         .iter()
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
-    let mut body = raw[head_end + 4..].to_vec();
+    Some(Head {
+        request_line,
+        headers,
+        length,
+        body_start: raw[head_end + 4..].to_vec(),
+    })
+}
+
+fn serve_one(mut stream: TcpStream, record: &Mutex<Vec<Seen>>, delay: Duration) {
+    let Some(Head {
+        request_line,
+        headers,
+        length,
+        body_start: mut body,
+    }) = read_head(&mut stream)
+    else {
+        return;
+    };
+    let mut buf = [0u8; 65536];
     while body.len() < length {
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -647,28 +674,14 @@ pub(super) fn hashing_upstream() -> SocketAddr {
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
-                let mut raw = Vec::new();
-                let mut buf = vec![0u8; 1 << 16];
-                let head_end = loop {
-                    if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i;
-                    }
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => raw.extend_from_slice(&buf[..n]),
-                    }
+                let Some(head) = read_head(&mut stream) else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-                let length: u64 = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
+                let mut buf = vec![0u8; 1 << 16];
                 let mut hasher = Sha256::new();
-                let first = &raw[head_end + 4..];
-                hasher.update(first);
-                let mut got = first.len() as u64;
-                while got < length {
+                hasher.update(&head.body_start);
+                let mut got = head.body_start.len() as u64;
+                while got < head.length as u64 {
                     match stream.read(&mut buf) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => {
