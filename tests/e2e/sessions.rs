@@ -473,7 +473,13 @@ fn the_admin_api_sets_passwords_and_a_new_password_ends_old_sessions() {
 fn gc_deletes_revoked_and_expired_refresh_tokens() {
     let (_dir, server, _) = setup(&["--refresh-ttl", "1s"]);
     let kept = Session::from_response(&login(&server, "alice", PASSWORD));
-    let revoked = Session::from_response(&login(&server, "alice", PASSWORD));
+    // Logged in with a narrowing policy, which gc removes with the revoked family.
+    let narrowed = server.post_json(
+        "/v1/auth/login",
+        &json!({"principal": "alice", "password": PASSWORD,
+                "policy": {"allow": [{"methods": ["GET"], "paths": ["/v1/whoami"]}]}}),
+    );
+    let revoked = Session::from_response(&narrowed);
     assert_eq!(
         call(&server, &revoked, "POST", "/v1/auth/logout").status,
         204
@@ -485,6 +491,7 @@ fn gc_deletes_revoked_and_expired_refresh_tokens() {
     assert_eq!(report["deleted_refresh_tokens"], 2, "{report}");
     // The revoked family goes; the expired one stays while its sessions may still live.
     assert_eq!(report["deleted_families"], 1, "{report}");
+    assert_eq!(report["deleted_session_policies"], 1, "{report}");
     assert_error(&refresh(&server, &kept.refresh_token), 401, "InvalidToken");
 }
 

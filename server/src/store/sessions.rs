@@ -12,7 +12,8 @@ use sea_orm::{
 };
 
 use super::StoreError;
-use super::entity::{principal, principal_password, refresh_token, session_family};
+use super::entity::{policy, principal, principal_password, refresh_token, session_family};
+use super::policies::Subject;
 use super::sea::{SeaKeyStore, lock_principal};
 
 /// What login needs to know about a principal.
@@ -70,6 +71,8 @@ pub struct GcReport {
     pub deleted_refresh_tokens: u64,
     /// Families deleted (revoked, or expired for longer than the longest session).
     pub deleted_families: u64,
+    /// Login narrowings (session policies) deleted with their families.
+    pub deleted_session_policies: u64,
 }
 
 /// Times and limits of one refresh-token operation, Unix seconds.
@@ -337,9 +340,20 @@ impl SeaKeyStore {
             .filter(session_family::Column::Id.not_in_subquery(orphans))
             .exec(self.db())
             .await?;
+        // A session's login narrowing (policies of kind `session`) goes with its family.
+        let live_families = Query::select()
+            .column(session_family::Column::Id)
+            .from(session_family::Entity)
+            .to_owned();
+        let policies = policy::Entity::delete_many()
+            .filter(policy::Column::SubjectKind.eq(Subject::Session.as_str()))
+            .filter(policy::Column::Subject.not_in_subquery(live_families))
+            .exec(self.db())
+            .await?;
         Ok(GcReport {
             deleted_refresh_tokens: tokens.rows_affected,
             deleted_families: families.rows_affected,
+            deleted_session_policies: policies.rows_affected,
         })
     }
 }
