@@ -5,6 +5,7 @@
 //! Routes never see an unauthenticated request or an unchecked body.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use countersign::http::request_view;
@@ -22,7 +23,7 @@ use crate::clock::unix_seconds;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
 use crate::proxy::ForwardBody;
-use crate::sessions;
+use crate::sessions::{self, OpenedSession};
 use crate::store::KeyStatus;
 use crate::store::cache::CachedKey;
 
@@ -88,8 +89,8 @@ pub struct HashedBody {
 
 /// Authenticates `request`, returning the caller and the checked body.
 ///
-/// Session credentials (`ASCS…` ids) branch off to [`sessions::authenticate`] before the
-/// key store is consulted.
+/// Session credentials (`ASCS…` ids) are opened from their token; the key store is not
+/// consulted for them.
 ///
 /// Order: parse and check the signature's form, scope and time (no I/O); look the key up
 /// (cache, then store); read and hash the body under the size limit; check the signature
@@ -107,27 +108,64 @@ pub async fn authenticate(
     let view = request_view(&parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
-    let id = pending.access_key_id();
-    if let Some(session) = sessions::session_claims(app, id, pending.session_token(), now)? {
-        return sessions::authenticate(app, pending, session, &parts, body).await;
-    }
-    let key = active_key(app, pending.access_key_id()).await?;
-    let (verified, body) = finish_and_read(app, pending, &key.signing_keys, &parts, body).await?;
-    if !key.principal_enabled {
-        return Err(ApiError::access_denied(format!(
-            "principal `{}` is disabled",
-            key.principal
-        )));
-    }
-    app.last_used().touch(&key.access_key_id, unix_seconds(now));
-    let caller = Caller {
-        principal: key.principal.clone(),
-        access_key_id: key.access_key_id.clone(),
-        auth: AuthMethod::from(verified.location),
-        admin: key.admin,
-        family: None,
-    };
+    let holder = Holder::resolve(app, &pending, now).await?;
+    let (verified, body) = finish_and_read(app, pending, holder.keys(), &parts, body).await?;
+    let caller = holder.caller(app, verified.location, now).await?;
     Ok((caller, body))
+}
+
+/// Whose secret signed a request: a long-term access key, or session credentials (`ASCS…`
+/// ids, opened from their token without the key store).
+enum Holder {
+    Key(Arc<CachedKey>),
+    Session(Arc<OpenedSession>),
+}
+
+impl Holder {
+    /// Finds the holder of the request's access key id (cache, then store, for keys).
+    async fn resolve(app: &App, pending: &Pending<'_>, now: SystemTime) -> Result<Self, ApiError> {
+        let id = pending.access_key_id();
+        match sessions::session_claims(app, id, pending.session_token(), now)? {
+            Some(session) => Ok(Self::Session(session)),
+            None => Ok(Self::Key(active_key(app, id).await?)),
+        }
+    }
+
+    /// The signing keys to check the signature with.
+    fn keys(&self) -> &SigningKeys {
+        match self {
+            Self::Key(key) => &key.signing_keys,
+            Self::Session(session) => &session.keys,
+        }
+    }
+
+    /// The caller, once the signature checked out: the principal must be enabled (and a
+    /// session not revoked). A request without a valid signature never learns either.
+    async fn caller(
+        self,
+        app: &App,
+        location: SignatureLocation,
+        now: SystemTime,
+    ) -> Result<Caller, ApiError> {
+        let key = match self {
+            Self::Session(session) => return sessions::session_caller(app, &session).await,
+            Self::Key(key) => key,
+        };
+        if !key.principal_enabled {
+            return Err(ApiError::access_denied(format!(
+                "principal `{}` is disabled",
+                key.principal
+            )));
+        }
+        app.last_used().touch(&key.access_key_id, unix_seconds(now));
+        Ok(Caller {
+            principal: key.principal.clone(),
+            access_key_id: key.access_key_id.clone(),
+            auth: AuthMethod::from(location),
+            admin: key.admin,
+            family: None,
+        })
+    }
 }
 
 /// Authenticates a request for the gateway, deciding how its body may travel on.
@@ -150,17 +188,8 @@ pub async fn authenticate_for_gateway(
     let view = request_view(parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
-    let id = pending.access_key_id();
-    let session = sessions::session_claims(app, id, pending.session_token(), now)?;
-    let key = match session {
-        Some(_) => None,
-        None => Some(active_key(app, id).await?),
-    };
-    let keys = match (&session, &key) {
-        (Some(session), _) => &session.keys,
-        (None, Some(key)) => &key.signing_keys,
-        (None, None) => return Err(ApiError::InternalError),
-    };
+    let holder = Holder::resolve(app, &pending, now).await?;
+    let keys = holder.keys();
     let max_body = app.max_body();
     let (verified, body) = match pending.payload_claim() {
         PayloadClaim::BodyHash => {
@@ -201,27 +230,7 @@ pub async fn authenticate_for_gateway(
             (verified, ForwardBody::streaming(body, None, max_body))
         }
     };
-    let location = AuthMethod::from(verified.location);
-    let caller = match (session, key) {
-        (Some(session), _) => sessions::session_caller(app, &session).await?,
-        (None, Some(key)) => {
-            if !key.principal_enabled {
-                return Err(ApiError::access_denied(format!(
-                    "principal `{}` is disabled",
-                    key.principal
-                )));
-            }
-            app.last_used().touch(&key.access_key_id, unix_seconds(now));
-            Caller {
-                principal: key.principal.clone(),
-                access_key_id: key.access_key_id.clone(),
-                auth: location,
-                admin: key.admin,
-                family: None,
-            }
-        }
-        (None, None) => return Err(ApiError::InternalError),
-    };
+    let caller = holder.caller(app, verified.location, now).await?;
     Ok((caller, body))
 }
 

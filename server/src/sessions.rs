@@ -3,9 +3,10 @@
 //! - `POST /v1/auth/login` and `POST /v1/auth/refresh` are unsigned (the caller has no
 //!   credentials yet); both answer with short-lived credentials and a new refresh token.
 //! - `POST /v1/auth/logout` and `POST /v1/auth/logout-all` are signed like every other call.
-//! - [`authenticate`] verifies a request signed with session credentials: the secret comes
-//!   out of the sealed `x-amz-security-token`, so no database query is needed to check the
-//!   signature; only the family's revocation state is looked up, through a TTL cache.
+//! - [`session_claims`] opens the sealed `x-amz-security-token` of a request signed with session
+//!   credentials, so `crate::auth::authenticate` checks the signature without a database
+//!   query; [`session_caller`] then looks up only the family's revocation state, through a TTL
+//!   cache.
 //!
 //! The design and its reasons are in `spec/protocol.md`, section "Sessions".
 
@@ -16,7 +17,6 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use countersign::{SecretKey, SigningKeys};
 use http::{HeaderValue, StatusCode, header};
 use hyper::body::Incoming;
@@ -174,23 +174,6 @@ fn open(
     app.opened_sessions()
         .insert(opened.clone(), unix_seconds(now));
     Ok(opened)
-}
-
-/// Finishes authenticating a session request: body, signature with the token's secret, then
-/// the family's revocation and the principal's flags (cached).
-///
-/// # Errors
-/// As [`crate::auth::authenticate`], plus 401 `InvalidToken` for a revoked session.
-pub async fn authenticate(
-    app: &App,
-    pending: countersign::Pending<'_>,
-    opened: Arc<OpenedSession>,
-    parts: &http::request::Parts,
-    body: Incoming,
-) -> Result<(Caller, Bytes), ApiError> {
-    let (_, body) = crate::auth::finish_and_read(app, pending, &opened.keys, parts, body).await?;
-    let caller = session_caller(app, &opened).await?;
-    Ok((caller, body))
 }
 
 /// The caller of a request whose signature checked out under session credentials: the
