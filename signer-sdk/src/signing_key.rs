@@ -122,23 +122,7 @@ impl SigningKeys {
 
     /// The signing key for a scope, derived at most once per scope while it stays cached.
     pub fn signing_key(&self, date: DateStamp, region: &str, service: &str) -> SigningKey {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let hit = cache
-            .iter()
-            .flatten()
-            .find(|c| c.date == date && &*c.region == region && &*c.service == service);
-        if let Some(hit) = hit {
-            return hit.key.clone();
-        }
-        let key = SigningKey::derive(&self.secret, date, region, service);
-        cache.swap(0, 1);
-        cache[0] = Some(CachedKey {
-            date,
-            region: region.into(),
-            service: service.into(),
-            key: key.clone(),
-        });
-        key
+        self.with_key(date, region, service, SigningKey::clone)
     }
 }
 
