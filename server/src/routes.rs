@@ -260,16 +260,7 @@ async fn policy(
             None
         }
         _ => {
-            let exists = match kind {
-                Subject::Principal => app
-                    .store()
-                    .list_principals()
-                    .await?
-                    .iter()
-                    .any(|p| p.name == subject),
-                Subject::Key => app.store().key_material(subject).await?.is_some(),
-                Subject::Session => false,
-            };
+            let exists = app.store().policy_subject_exists(kind, subject).await?;
             if !exists {
                 return Err(ApiError::NotFound(format!(
                     "no {} `{subject}`",

@@ -40,6 +40,29 @@ impl SeaKeyStore {
         Ok(row.map(|r| r.document))
     }
 
+    /// Whether the principal or key a policy would belong to exists (sessions: never asked).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn policy_subject_exists(
+        &self,
+        kind: Subject,
+        subject: &str,
+    ) -> Result<bool, StoreError> {
+        let id = subject.to_owned();
+        Ok(match kind {
+            Subject::Principal => principal::Entity::find_by_id(id)
+                .one(self.db())
+                .await?
+                .is_some(),
+            Subject::Key => access_key::Entity::find_by_id(id)
+                .one(self.db())
+                .await?
+                .is_some(),
+            Subject::Session => false,
+        })
+    }
+
     /// Sets (`Some`) or removes (`None`) the policy of an existing principal or key. The
     /// document must already be validated.
     ///
@@ -52,19 +75,8 @@ impl SeaKeyStore {
         document: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let exists = match kind {
-            Subject::Principal => principal::Entity::find_by_id(subject.to_owned())
-                .one(self.db())
-                .await?
-                .is_some(),
-            Subject::Key => access_key::Entity::find_by_id(subject.to_owned())
-                .one(self.db())
-                .await?
-                .is_some(),
-            // Set by login right after the family is created.
-            Subject::Session => true,
-        };
-        if !exists {
+        // A session's policy is set by login right after its family is created.
+        if kind != Subject::Session && !self.policy_subject_exists(kind, subject).await? {
             return Err(match kind {
                 Subject::Principal => StoreError::PrincipalNotFound(subject.to_owned()),
                 Subject::Key | Subject::Session => StoreError::KeyNotFound(subject.to_owned()),
