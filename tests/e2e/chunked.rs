@@ -90,24 +90,7 @@ fn chunked(
     if spoil == Spoil::Truncate {
         body.truncate(final_at);
     }
-    let mut all = vec![("Host".to_owned(), host.clone())];
-    all.extend(
-        headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
-    );
-    all.extend(
-        signed
-            .headers()
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), v.clone())),
-    );
-    RawRequest {
-        method: method.to_owned(),
-        target: target.to_owned(),
-        headers: all,
-        body,
-    }
+    RawRequest::signed(method, target, &host, &headers, signed.headers(), body)
 }
 
 /// Long-term credentials from an `(id, secret)` pair.

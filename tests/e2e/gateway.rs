@@ -199,24 +199,8 @@ fn signed(
     let payload = Payload::Bytes(declared.unwrap_or(body));
     let at = AmzDate::from_system_time(SystemTime::now());
     let signed_request = signer.sign(&view, payload, at).unwrap();
-    let mut all = vec![("Host".to_owned(), host.clone())];
-    all.extend(
-        headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
-    );
-    all.extend(
-        signed_request
-            .headers()
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), v.clone())),
-    );
-    RawRequest {
-        method: method.to_owned(),
-        target: target.to_owned(),
-        headers: all,
-        body: body.to_vec(),
-    }
+    let signature = signed_request.headers();
+    RawRequest::signed(method, target, &host, headers, signature, body.to_vec())
 }
 
 #[test]

@@ -236,24 +236,14 @@ impl Server {
             .header("host", &host)
             .headers(headers.iter().copied());
         let signed = signer.sign(&view, Payload::Bytes(body), at).expect("sign");
-        let mut all: Vec<(String, String)> = vec![("Host".into(), host.clone())];
-        all.extend(
-            headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
-        );
-        all.extend(
-            signed
-                .headers()
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), v.clone())),
-        );
-        RawRequest {
-            method: method.to_owned(),
-            target: target.to_owned(),
-            headers: all,
-            body: body.to_vec(),
-        }
+        RawRequest::signed(
+            method,
+            target,
+            &host,
+            headers,
+            signed.headers(),
+            body.to_vec(),
+        )
     }
 
     /// The process id.
@@ -299,6 +289,32 @@ pub struct RawRequest {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    /// A request with `Host`, then `headers`, then the signer's `signature` headers.
+    pub fn signed(
+        method: &str,
+        target: &str,
+        host: &str,
+        headers: &[(&str, &str)],
+        signature: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Self {
+        let mut all = vec![("Host".to_owned(), host.to_owned())];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
+        all.extend(signature.iter().map(|(n, v)| ((*n).to_owned(), v.clone())));
+        Self {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers: all,
+            body,
+        }
+    }
 }
 
 /// A response.
