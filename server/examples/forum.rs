@@ -150,7 +150,7 @@ impl Forum {
             id: topics.len() + 1,
             title: new.title,
             body: new.body,
-            author: caller.principal,
+            author: caller.principal.to_string(),
             created_at: unix_seconds(self.app.clock().now()),
         };
         topics.push(topic.clone());

@@ -31,9 +31,9 @@ use crate::store::cache::CachedKey;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The principal's name.
-    pub principal: String,
+    pub principal: Arc<str>,
     /// The access key that signed.
-    pub access_key_id: String,
+    pub access_key_id: Arc<str>,
     /// Where the signature was.
     pub auth: AuthMethod,
     /// Whether the principal may call the admin API.
@@ -157,7 +157,7 @@ impl Holder {
                 key.principal
             )));
         }
-        app.last_used().touch(&key.access_key_id, unix_seconds(now));
+        app.last_used().touch_cached(&key, unix_seconds(now));
         Ok(Caller {
             principal: key.principal.clone(),
             access_key_id: key.access_key_id.clone(),
@@ -281,6 +281,12 @@ impl From<SignatureLocation> for AuthMethod {
     }
 }
 
+/// SHA-256 of the empty body.
+const EMPTY_SHA256: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+
 /// Reads a body while hashing it, refusing more than `limit` bytes with 413.
 ///
 /// # Errors
@@ -293,6 +299,12 @@ where
 {
     if body.size_hint().lower() > limit {
         return Err(ApiError::EntityTooLarge { limit });
+    }
+    if body.is_end_stream() {
+        return Ok(HashedBody {
+            bytes: Bytes::new(),
+            sha256: EMPTY_SHA256,
+        });
     }
     let mut hasher = Sha256::new();
     let mut buffer = BytesMut::new();
@@ -337,6 +349,11 @@ mod tests {
             hex::encode(body.sha256),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn the_empty_body_constant_is_the_hash_of_nothing() {
+        assert_eq!(EMPTY_SHA256, <[u8; 32]>::from(Sha256::digest(b"")));
     }
 
     #[tokio::test]

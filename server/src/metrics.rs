@@ -75,10 +75,66 @@ impl Histogram {
     }
 }
 
+/// The fixed `route` label of a request (never the raw path: unbounded cardinality).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteLabel {
+    /// `/livez`
+    Livez,
+    /// `/readyz`
+    Readyz,
+    /// `/metrics`
+    Metrics,
+    /// `/v1/whoami`
+    Whoami,
+    /// `/v1/auth/…`
+    Auth,
+    /// Any other `/v1/…` path (the admin API, or an unknown path).
+    Admin,
+    /// A gateway route.
+    Gateway,
+    /// Anything else.
+    Other,
+}
+
+impl RouteLabel {
+    const ALL: [Self; 8] = [
+        Self::Livez,
+        Self::Readyz,
+        Self::Metrics,
+        Self::Whoami,
+        Self::Auth,
+        Self::Admin,
+        Self::Gateway,
+        Self::Other,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Livez => "livez",
+            Self::Readyz => "readyz",
+            Self::Metrics => "metrics",
+            Self::Whoami => "whoami",
+            Self::Auth => "auth",
+            Self::Admin => "admin",
+            Self::Gateway => "gateway",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Status codes counted in the lock-free table: 100..=599 (HTTP allows up to 999; the rare
+/// others go to a map).
+const STATUS_MIN: u16 = 100;
+const STATUS_SLOTS: usize = 500;
+
 /// The server's metrics.
 #[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// Responses by route and status, `STATUS_SLOTS` per route, counted without a lock.
+    requests: Box<[AtomicU64]>,
+    /// Responses whose status falls outside the table.
+    unusual_requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     failures: Mutex<BTreeMap<&'static str, u64>>,
     verification: Histogram,
     upstream: Mutex<BTreeMap<String, Histogram>>,
@@ -87,7 +143,10 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            requests: Mutex::default(),
+            requests: (0..RouteLabel::ALL.len() * STATUS_SLOTS)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            unusual_requests: Mutex::default(),
             failures: Mutex::default(),
             verification: Histogram::new(&VERIFY_BUCKETS),
             upstream: Mutex::default(),
@@ -97,9 +156,20 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts a response for `route` (a fixed label such as `whoami`, `admin`, `gateway`).
-    pub fn request(&self, route: &'static str, status: u16) {
-        let mut map = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
-        *map.entry((route, status)).or_insert(0) += 1;
+    pub fn request(&self, route: RouteLabel, status: u16) {
+        let slot = usize::from(status.wrapping_sub(STATUS_MIN));
+        if let Some(counter) = (slot < STATUS_SLOTS)
+            .then(|| self.requests.get(route as usize * STATUS_SLOTS + slot))
+            .flatten()
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut map = self
+            .unusual_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *map.entry((route.as_str(), status)).or_insert(0) += 1;
     }
 
     /// Counts an authentication failure by its wire code.
@@ -129,12 +199,23 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP countersign_requests_total Responses by route and status.\n");
         out.push_str("# TYPE countersign_requests_total counter\n");
-        for ((route, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+        let mut counted = BTreeMap::new();
+        for (i, counter) in self.requests.iter().enumerate() {
+            let n = counter.load(Ordering::Relaxed);
+            if n > 0 {
+                let route = RouteLabel::ALL[i / STATUS_SLOTS].as_str();
+                let status = STATUS_MIN + u16::try_from(i % STATUS_SLOTS).unwrap_or(0);
+                counted.insert((route, status), n);
+            }
+        }
+        counted.extend(
+            self.unusual_requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .map(|(k, v)| (*k, *v)),
+        );
+        for ((route, status), n) in counted {
             let _ = writeln!(
                 out,
                 "countersign_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
@@ -207,9 +288,10 @@ mod tests {
     #[test]
     fn renders_counters_and_cumulative_histograms() {
         let m = Metrics::default();
-        m.request("whoami", 200);
-        m.request("whoami", 200);
-        m.request("whoami", 401);
+        m.request(RouteLabel::Whoami, 200);
+        m.request(RouteLabel::Whoami, 200);
+        m.request(RouteLabel::Whoami, 401);
+        m.request(RouteLabel::Gateway, 999);
         m.verification_failure("SignatureDoesNotMatch");
         m.verification_time(Duration::from_micros(3));
         m.verification_time(Duration::from_micros(40));
@@ -218,6 +300,7 @@ mod tests {
         for line in [
             "countersign_requests_total{route=\"whoami\",status=\"200\"} 2",
             "countersign_requests_total{route=\"whoami\",status=\"401\"} 1",
+            "countersign_requests_total{route=\"gateway\",status=\"999\"} 1",
             "countersign_verification_failures_total{code=\"SignatureDoesNotMatch\"} 1",
             "countersign_verification_seconds_bucket{le=\"0.000005\"} 1",
             "countersign_verification_seconds_bucket{le=\"0.00005\"} 2",

@@ -323,8 +323,32 @@ impl PolicyCache {
             session.map(|family| (Subject::Session, family)),
         ];
         let now = self.clock.now();
-        for (kind, subject) in subjects.into_iter().flatten() {
-            if let Some(policy) = self.get_at(kind, subject, now).await? {
+        // One lock for all subjects; only a missing or stale entry goes to the store.
+        let mut cached: [Option<Option<Arc<Policy>>>; 3] = Default::default();
+        {
+            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            for (found, (kind, subject)) in cached
+                .iter_mut()
+                .zip(&subjects)
+                .filter_map(|(c, s)| Some((c, (*s)?)))
+            {
+                if let Some((policy, at)) = entries[slot(kind)].get(subject)
+                    && now.duration_since(*at).is_ok_and(|age| age < self.ttl)
+                {
+                    *found = Some(policy.clone());
+                }
+            }
+        }
+        for (found, (kind, subject)) in cached
+            .into_iter()
+            .zip(subjects)
+            .filter_map(|(c, s)| Some((c, s?)))
+        {
+            let policy = match found {
+                Some(policy) => policy,
+                None => self.get_at(kind, subject, now).await?,
+            };
+            if let Some(policy) = policy {
                 policy.check(method, path).map_err(|denial| {
                     ApiError::access_denied(denial.describe(kind.as_str(), method, path))
                 })?;

@@ -199,8 +199,8 @@ pub async fn session_caller(app: &App, opened: &OpenedSession) -> Result<Caller,
         )));
     }
     Ok(Caller {
-        principal: claims.principal.clone(),
-        access_key_id: claims.access_key_id.clone(),
+        principal: claims.principal.as_str().into(),
+        access_key_id: claims.access_key_id.as_str().into(),
         auth: AuthMethod::Session,
         admin: state.admin,
         family: Some(claims.family.clone()),

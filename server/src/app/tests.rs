@@ -879,3 +879,18 @@ async fn sessions_expire_on_the_clock_and_never_leak_their_secrets() {
         );
     }
 }
+
+#[test]
+fn request_ids_are_distinct_hex() {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10_000 {
+        let id = super::new_request_id();
+        let text = id.as_str();
+        assert_eq!(text.len(), 16);
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert!(seen.insert(text.to_owned()), "repeated id {text}");
+    }
+}

@@ -7,7 +7,7 @@
 //! one id share a single database query.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -41,9 +41,9 @@ pub struct KeyCache<S> {
 #[derive(Debug)]
 pub struct CachedKey {
     /// The access key id.
-    pub access_key_id: String,
+    pub access_key_id: Arc<str>,
     /// The owning principal.
-    pub principal: String,
+    pub principal: Arc<str>,
     /// The key's status.
     pub status: KeyStatus,
     /// Whether the owning principal is enabled.
@@ -52,18 +52,22 @@ pub struct CachedKey {
     pub admin: bool,
     /// The secret and its derived signing keys.
     pub signing_keys: SigningKeys,
+    /// When (Unix seconds) this key's use was last queued for `last_used_at`, so that a
+    /// request normally skips the [`LastUsed`](super::last_used::LastUsed) lock.
+    pub last_used_queued: AtomicI64,
 }
 
 impl From<KeyMaterial> for CachedKey {
     fn from(material: KeyMaterial) -> Self {
         let secret = SecretKey::new(material.secret.expose());
         Self {
-            access_key_id: material.access_key_id,
-            principal: material.principal,
+            access_key_id: material.access_key_id.into(),
+            principal: material.principal.into(),
             status: material.status,
             principal_enabled: material.principal_enabled,
             admin: material.admin,
             signing_keys: SigningKeys::new(secret),
+            last_used_queued: AtomicI64::new(i64::MIN),
         }
     }
 }
@@ -142,7 +146,7 @@ impl<S: KeyStore> KeyCache<S> {
             entry
                 .value
                 .as_ref()
-                .is_none_or(|k| k.principal != principal)
+                .is_none_or(|k| &*k.principal != principal)
         });
     }
 
@@ -283,7 +287,7 @@ pub(crate) mod tests {
         let (cache, store, clock) = cache(Duration::from_secs(60));
         for _ in 0..3 {
             let key = cache.lookup(KNOWN).await.unwrap().unwrap();
-            assert_eq!(key.principal, "alice");
+            assert_eq!(&*key.principal, "alice");
         }
         assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
         clock.advance(Duration::from_secs(59));
