@@ -235,6 +235,7 @@ impl App {
                 caller.family.as_deref(),
                 method,
                 path,
+                caller.authenticated_at,
             )
             .await
     }
@@ -260,7 +261,7 @@ impl App {
         let (result, principal) = if let Some(preflight) = self.preflight(&request) {
             (Ok(preflight), None)
         } else {
-            match self.respond(request, &path).await {
+            match self.respond(request, &path, started).await {
                 Ok((response, caller)) => (Ok(response), caller.map(|c| c.principal)),
                 Err((err, None)) => {
                     self.metrics.verification_failure(err.code());
@@ -352,16 +353,19 @@ impl App {
         Some(response)
     }
 
+    /// `started` is when the request arrived (the verification histogram measures from it,
+    /// which saves two clock reads per request).
     async fn respond(
         &self,
         request: Request<Incoming>,
         path: &str,
+        started: Instant,
     ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
         if let Some(response) = self.unsigned_route(&request).await {
             return Ok((response, None));
         }
         if sessions::is_unsigned_path(request.uri().path()) {
-            let response = sessions::unsigned(self, request).await;
+            let response = Box::pin(sessions::unsigned(self, request)).await;
             return response.map(|r| (r, None)).map_err(|err| (err, None));
         }
         if let Some(route) = self
@@ -369,10 +373,9 @@ impl App {
             .as_ref()
             .and_then(|g| g.route(path).map(|r| (g, r)))
         {
-            return self.forward(route, request).await;
+            return Box::pin(self.forward(route, request, started)).await;
         }
         let method = request.method().clone();
-        let started = Instant::now();
         let authenticated = auth::authenticate(self, request).await;
         self.metrics.verification_time(started.elapsed());
         let (caller, body) = authenticated.map_err(|err| (err, None))?;
@@ -390,9 +393,9 @@ impl App {
         &self,
         (gateway, route): (&Gateway, &GatewayRoute),
         request: Request<Incoming>,
+        started: Instant,
     ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
         let (parts, body) = request.into_parts();
-        let started = Instant::now();
         let authenticated =
             auth::authenticate_for_gateway(self, &parts, body, gateway.buffer_limit()).await;
         self.metrics.verification_time(started.elapsed());
@@ -418,7 +421,7 @@ impl App {
         }
         match request.uri().path() {
             "/livez" => Some(json_response(StatusCode::OK, &json!({"status": "ok"}))),
-            "/readyz" => Some(self.readiness().await),
+            "/readyz" => Some(Box::pin(self.readiness()).await),
             "/metrics" if self.metrics_on_main => Some(self.metrics_response()),
             _ => None,
         }

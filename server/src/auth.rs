@@ -40,6 +40,8 @@ pub struct Caller {
     pub admin: bool,
     /// The session family (login) for session credentials; `None` for long-term keys.
     pub family: Option<String>,
+    /// The clock reading the request was authenticated at (caches compare ages with it).
+    pub authenticated_at: SystemTime,
 }
 
 /// Where a request carried its signature.
@@ -127,7 +129,7 @@ impl Holder {
         let id = pending.access_key_id();
         match sessions::session_claims(app, id, pending.session_token(), now)? {
             Some(session) => Ok(Self::Session(session)),
-            None => Ok(Self::Key(active_key(app, id).await?)),
+            None => Ok(Self::Key(active_key(app, id, now).await?)),
         }
     }
 
@@ -148,7 +150,9 @@ impl Holder {
         now: SystemTime,
     ) -> Result<Caller, ApiError> {
         let key = match self {
-            Self::Session(session) => return sessions::session_caller(app, &session).await,
+            Self::Session(session) => {
+                return sessions::session_caller(app, &session, now).await;
+            }
             Self::Key(key) => key,
         };
         if !key.principal_enabled {
@@ -164,6 +168,7 @@ impl Holder {
             auth: AuthMethod::from(location),
             admin: key.admin,
             family: None,
+            authenticated_at: now,
         })
     }
 }
@@ -258,9 +263,9 @@ pub async fn finish_and_read(
     Ok((verified, body.bytes))
 }
 
-async fn active_key(app: &App, id: &str) -> Result<Arc<CachedKey>, ApiError> {
+async fn active_key(app: &App, id: &str, now: SystemTime) -> Result<Arc<CachedKey>, ApiError> {
     let invalid = || ApiError::InvalidAccessKeyId(clip(id));
-    let key = app.cache().lookup(id).await?.ok_or_else(invalid)?;
+    let key = app.cache().lookup_at(id, now).await?.ok_or_else(invalid)?;
     if key.status != KeyStatus::Active {
         return Err(invalid());
     }

@@ -316,13 +316,13 @@ impl PolicyCache {
         session: Option<&str>,
         method: &str,
         path: &str,
+        now: SystemTime,
     ) -> Result<(), ApiError> {
         let subjects = [
             Some((Subject::Principal, principal)),
             access_key_id.map(|id| (Subject::Key, id)),
             session.map(|family| (Subject::Session, family)),
         ];
-        let now = self.clock.now();
         // One lock for all subjects; only a missing or stale entry goes to the store.
         let mut cached: [Option<Option<Arc<Policy>>>; 3] = Default::default();
         {

@@ -182,7 +182,11 @@ fn open(
 /// # Errors
 /// 401 `InvalidToken` for a revoked session, 403 for a disabled principal, 503 when the store
 /// cannot answer.
-pub async fn session_caller(app: &App, opened: &OpenedSession) -> Result<Caller, ApiError> {
+pub async fn session_caller(
+    app: &App,
+    opened: &OpenedSession,
+    now: SystemTime,
+) -> Result<Caller, ApiError> {
     let claims = &opened.claims;
     let state = app
         .families()
@@ -204,6 +208,7 @@ pub async fn session_caller(app: &App, opened: &OpenedSession) -> Result<Caller,
         auth: AuthMethod::Session,
         admin: state.admin,
         family: Some(claims.family.clone()),
+        authenticated_at: now,
     })
 }
 

@@ -110,17 +110,30 @@ impl<S: KeyStore> KeyCache<S> {
     /// # Errors
     /// [`StoreError`] when the store cannot answer (not cached, so the next call retries).
     pub async fn lookup(&self, id: &str) -> Result<Option<Arc<CachedKey>>, StoreError> {
+        self.lookup_at(id, self.clock.now()).await
+    }
+
+    /// [`KeyCache::lookup`] with the caller's reading of the clock (saves a clock read on the
+    /// hot path).
+    ///
+    /// # Errors
+    /// As [`KeyCache::lookup`].
+    pub async fn lookup_at(
+        &self,
+        id: &str,
+        now: SystemTime,
+    ) -> Result<Option<Arc<CachedKey>>, StoreError> {
         if !looks_like_key_id(id) {
             return Ok(None);
         }
-        if let Some(hit) = self.cached(id) {
+        if let Some(hit) = self.cached(id, now) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let gate = self.gate(id);
         let _turn = gate.lock().await;
-        if let Some(hit) = self.cached(id) {
+        if let Some(hit) = self.cached(id, self.clock.now()) {
             return Ok(hit);
         }
         let fetched = self
@@ -151,8 +164,7 @@ impl<S: KeyStore> KeyCache<S> {
     }
 
     /// `Some(hit)` when a fresh entry exists (`hit` is `None` for a cached unknown id).
-    fn cached(&self, id: &str) -> Option<Option<Arc<CachedKey>>> {
-        let now = self.clock.now();
+    fn cached(&self, id: &str, now: SystemTime) -> Option<Option<Arc<CachedKey>>> {
         let entries = lock(&self.entries);
         let entry = entries.get(id)?;
         self.is_fresh(entry, now).then(|| entry.value.clone())

@@ -41,7 +41,9 @@ pub fn new_secret() -> Result<Secret, StoreError> {
 pub fn looks_like_key_id(id: &str) -> bool {
     id.len() == KEY_ID_LEN
         && id.starts_with(KEY_ID_PREFIX)
-        && id.bytes().all(|b| ID_ALPHABET.contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
 }
 
 fn random_text<const N: usize>(alphabet: &[u8; N], len: usize) -> Result<String, StoreError> {
@@ -56,6 +58,14 @@ fn random_text<const N: usize>(alphabet: &[u8; N], len: usize) -> Result<String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_id_check_accepts_exactly_the_alphabet() {
+        for b in 0..=255u8 {
+            let id = format!("{KEY_ID_PREFIX}{}", String::from_utf8_lossy(&[b; 16]));
+            assert_eq!(looks_like_key_id(&id), ID_ALPHABET.contains(&b), "byte {b}");
+        }
+    }
 
     #[test]
     fn key_ids_are_20_upper_case_characters() {
