@@ -22,28 +22,100 @@ pub const UNSIGNED_BY_DEFAULT: &[&str] = &[
     "baggage",
 ];
 
-/// Is the lowercase `name` one of [`UNSIGNED_BY_DEFAULT`]? (A `match`, not a list scan: the
-/// signer asks for every header of every request.)
+/// Is the lowercase `name` one of [`UNSIGNED_BY_DEFAULT`]?
+#[cfg(test)]
 pub(crate) fn is_unsigned_by_default(name: &str) -> bool {
-    matches!(
-        name,
-        "authorization"
-            | "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "expect"
-            | "user-agent"
-            | "x-amzn-trace-id"
-            | "traceparent"
-            | "tracestate"
-            | "baggage"
-    )
+    listed(name, prefix_key(name), UNSIGNED_BY_DEFAULT)
 }
+
+/// The first eight bytes of `name`, big-endian and zero-padded: comparing two keys orders two
+/// header names (tokens, so never containing a zero byte) as their bytes do, except that equal
+/// keys need a full comparison.
+pub(crate) fn prefix_key(name: &str) -> u64 {
+    let mut key = [0u8; 8];
+    let b = name.as_bytes();
+    let n = b.len().min(8);
+    key[..n].copy_from_slice(&b[..n]);
+    u64::from_be_bytes(key)
+}
+
+/// Is the lowercase `name`, whose [`prefix_key`] is `key`, one of `list`? Compares keys and
+/// lengths first, so a name that is not listed costs no byte comparison.
+pub(crate) fn listed(name: &str, key: u64, list: &[&str]) -> bool {
+    list.iter()
+        .any(|n| n.len() == name.len() && prefix_key(n) == key && *n == name)
+}
+
+/// How a header name reads as a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenCase {
+    /// Not an RFC 9110 token (or empty).
+    Invalid,
+    /// A token without upper-case letters.
+    Lower,
+    /// A token with at least one upper-case letter.
+    Mixed,
+}
+
+/// Classifies `name` in one pass over its bytes.
+pub(crate) fn token_case(name: &str) -> TokenCase {
+    let bits = name
+        .bytes()
+        .fold(ANY | LOWER, |acc, b| acc & TOKEN[usize::from(b)]);
+    if name.is_empty() || bits & ANY == 0 {
+        TokenCase::Invalid
+    } else if bits & LOWER == 0 {
+        TokenCase::Mixed
+    } else {
+        TokenCase::Lower
+    }
+}
+
+/// What a header value holds, from one pass over its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    /// A control character other than tab: never allowed.
+    Invalid,
+    /// No space, tab, CR or LF: written as it is.
+    Plain,
+    /// Needs [`push_value`] (trimming, collapsing spaces).
+    Spaced,
+}
+
+/// Classifies a header value (branch-free over the bytes).
+pub(crate) fn value_kind(value: &str) -> ValueKind {
+    let bits = value
+        .bytes()
+        .fold(0u8, |acc, b| acc | VALUE_CLASS[usize::from(b)]);
+    if bits & CONTROL != 0 {
+        ValueKind::Invalid
+    } else if bits & OWS != 0 {
+        ValueKind::Spaced
+    } else {
+        ValueKind::Plain
+    }
+}
+
+/// [`VALUE_CLASS`] bit: a control character other than tab (CR and LF included).
+const CONTROL: u8 = 1;
+/// [`VALUE_CLASS`] bit: space, tab, CR or LF.
+const OWS: u8 = 2;
+
+const VALUE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if (b < b' ' && b != b'\t') || b == 0x7f {
+            table[i] |= CONTROL;
+        }
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+            table[i] |= OWS;
+        }
+        i += 1;
+    }
+    table
+};
 
 /// A header name lowercased (borrowed when it already is).
 pub(crate) fn lowercase(name: &str) -> Cow<'_, str> {
