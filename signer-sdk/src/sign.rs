@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -18,7 +20,7 @@ use crate::canonical::{CanonicalRequest, Payload, PayloadLine, Request, UriEncod
 use crate::credentials::Credentials;
 use crate::date::{AmzDate, DateStamp};
 use crate::error::SignError;
-use crate::signing_key::{Signature, SigningKeys, hex_str};
+use crate::signing_key::{Signature, SigningKey, hex_str};
 use crate::string_to_sign::{ALGORITHM, Scope, StringToSign};
 
 /// Longest presign validity SigV4 allows: 7 days.
@@ -90,7 +92,7 @@ pub struct Signer {
     region: String,
     service: String,
     settings: SigningSettings,
-    keys: SigningKeys,
+    keys: DateKeys,
 }
 
 /// The result of header signing: headers to set on the request, and what was signed.
@@ -131,7 +133,7 @@ impl Signer {
         check_scope_field("region", &region)?;
         check_scope_field("service", &service)?;
         Ok(Self {
-            keys: SigningKeys::new(credentials.secret().clone()),
+            keys: DateKeys::default(),
             credentials,
             region,
             service,
@@ -179,7 +181,8 @@ impl Signer {
         if send_sha {
             added.push(("x-amz-content-sha256", payload_line.as_str().to_owned()));
         }
-        let headers = SignedHeaders::collect(req, &added, SIGNER_HEADERS)?;
+        let mut headers = SignedHeaders::new();
+        headers.collect(req, &added, SIGNER_HEADERS)?;
         let creq = self.canonical(req, req.query(), &headers, &payload_line);
         drop(headers);
         let (signature, sts) = self.signature(&creq, date_bytes);
@@ -247,7 +250,8 @@ impl Signer {
             _ => payload,
         };
         let payload_line = payload.line();
-        let headers = SignedHeaders::collect(req, &[], &[])?;
+        let mut headers = SignedHeaders::new();
+        headers.collect(req, &[], &[])?;
         let mut signed = String::with_capacity(headers.names_len);
         headers.write_names(&mut signed);
         let mut query = String::with_capacity(req.query().len() + 256);
@@ -329,9 +333,11 @@ impl Signer {
         };
         let digest: [u8; 32] = Sha256::digest(creq.text.as_bytes()).into();
         let sts = StringToSign::with_date_bytes(date_bytes, scope, &digest);
-        let signature = self
-            .keys
-            .with_key(scope.date, scope.region, scope.service, |key| sts.sign(key));
+        let signature = self.keys.with_key(
+            scope.date,
+            |date| SigningKey::derive(self.credentials.secret(), date, scope.region, scope.service),
+            |key| sts.sign(key),
+        );
         (signature, sts)
     }
 
@@ -412,6 +418,39 @@ impl<'r> PresignedRequest<'r> {
     }
 }
 
+/// The signer's derived signing keys for its two most recent scope dates (its region and
+/// service never change, so the date is the whole cache key).
+#[derive(Default)]
+struct DateKeys {
+    cache: Mutex<[Option<(DateStamp, SigningKey)>; 2]>,
+}
+
+impl DateKeys {
+    /// Runs `f` with the key for `date`, derived by `derive` on a miss, under the cache lock.
+    fn with_key<R>(
+        &self,
+        date: DateStamp,
+        derive: impl FnOnce(DateStamp) -> SigningKey,
+        f: impl FnOnce(&SigningKey) -> R,
+    ) -> R {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, key)) = cache.iter().flatten().find(|(d, _)| *d == date) {
+            return f(key);
+        }
+        let key = derive(date);
+        let result = f(&key);
+        cache.swap(0, 1);
+        cache[0] = Some((date, key));
+        result
+    }
+}
+
+impl fmt::Debug for DateKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKeys(***)")
+    }
+}
+
 /// The canonical request as the one text that is hashed, with its line boundaries; split into
 /// a [`CanonicalRequest`] only when asked for.
 #[derive(Debug)]
@@ -485,17 +524,26 @@ struct SignedHeaders<'a> {
 }
 
 impl<'a> SignedHeaders<'a> {
+    /// No headers yet (filled in place by [`SignedHeaders::collect`]: the list is a few
+    /// hundred bytes, not worth moving).
+    fn new() -> Self {
+        Self {
+            list: SmallVec::new(),
+            lines_len: 0,
+            names_len: 0,
+        }
+    }
+
     /// Collects and sorts the headers. Validates every header on the way (one pass over each
     /// name and value) and that there is exactly one `Host`.
     fn collect(
+        &mut self,
         req: &'a Request<'_>,
         added: &'a [(&'static str, String)],
         skip: &[&str],
-    ) -> Result<Self, SignError> {
+    ) -> Result<(), SignError> {
         const HOST: u64 = u64::from_be_bytes(*b"host\0\0\0\0");
-        let mut list: SmallVec<[SignedHeader<'a>; 12]> = SmallVec::new();
         let mut hosts = 0;
-        let (mut lines_len, mut names_len) = (0, 0);
         for &(name, value) in req.header_list() {
             let case = token_case(name);
             if case == TokenCase::Invalid {
@@ -515,9 +563,9 @@ impl<'a> SignedHeaders<'a> {
             if listed(&name, key, UNSIGNED_BY_DEFAULT) || listed(&name, key, skip) {
                 continue;
             }
-            lines_len += name.len() + value.len() + 2;
-            names_len += name.len() + 1;
-            list.push(SignedHeader {
+            self.lines_len += name.len() + value.len() + 2;
+            self.names_len += name.len() + 1;
+            self.list.push(SignedHeader {
                 key,
                 name,
                 value,
@@ -530,21 +578,18 @@ impl<'a> SignedHeaders<'a> {
             _ => return Err(SignError::DuplicateHost),
         }
         for (name, value) in added {
-            lines_len += name.len() + value.len() + 2;
-            names_len += name.len() + 1;
-            list.push(SignedHeader {
+            self.lines_len += name.len() + value.len() + 2;
+            self.names_len += name.len() + 1;
+            self.list.push(SignedHeader {
                 key: prefix_key(name),
                 name: Cow::Borrowed(name),
                 value,
                 plain: value_kind(value) == ValueKind::Plain,
             });
         }
-        list.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.name.cmp(&b.name)));
-        Ok(Self {
-            list,
-            lines_len,
-            names_len,
-        })
+        self.list
+            .sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.name.cmp(&b.name)));
+        Ok(())
     }
 
     /// Appends `name:v1,v2\n` per name, repeated values joined in order of appearance.
@@ -624,4 +669,23 @@ fn check_scope_field(field: &'static str, value: &str) -> Result<(), SignError> 
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_date_key_cache_signs_as_a_fresh_signer_across_dates() {
+        let signer = || Signer::new(Credentials::new("AKID", "secret"), "r", "s").unwrap();
+        let shared = signer();
+        let req = Request::new("GET", "/").header("Host", "h");
+        let sig = |s: &Signer, secs| {
+            let now = AmzDate::from_unix(secs).unwrap();
+            s.sign(&req, Payload::Unsigned, now).unwrap().signature()
+        };
+        for secs in [0, 86_400, 2 * 86_400, 86_400 + 1, 0, 2 * 86_400 + 5] {
+            assert!(sig(&shared, secs).ct_eq(&sig(&signer(), secs)), "{secs}");
+        }
+    }
 }
