@@ -9,10 +9,11 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
+#[cfg(doc)]
 use crate::canonical::UNSIGNED_BY_DEFAULT;
 use crate::canonical::headers::{
-    TokenCase, ValueKind, is_token, listed, lowercase, prefix_key, push_value, token_case,
-    value_kind,
+    NameSet, TokenCase, UNSIGNED_SET, ValueKind, is_token, lowercase, prefix_key, push_value,
+    token_case, value_kind,
 };
 use crate::canonical::query::{QueryReading, canonical_query, encode_value};
 use crate::canonical::uri::canonical_uri;
@@ -21,7 +22,7 @@ use crate::credentials::Credentials;
 use crate::date::{AmzDate, DateStamp};
 use crate::error::SignError;
 use crate::signing_key::{Signature, SigningKey, hex_str};
-use crate::string_to_sign::{ALGORITHM, Scope, StringToSign};
+use crate::string_to_sign::{Scope, StringToSign};
 
 /// Longest presign validity SigV4 allows: 7 days.
 pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(604_800);
@@ -116,7 +117,8 @@ pub struct PresignedRequest<'r> {
 }
 
 /// Headers the signer sets itself; a copy already on the request is replaced, never signed twice.
-const SIGNER_HEADERS: &[&str] = &["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
+const SIGNER_HEADERS: NameSet<3> =
+    NameSet::new(&["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"]);
 
 impl Signer {
     /// A signer for `credentials` in `region` and `service`.
@@ -182,34 +184,40 @@ impl Signer {
             added.push(("x-amz-content-sha256", payload_line.as_str().to_owned()));
         }
         let mut headers = SignedHeaders::new();
-        headers.collect(req, &added, SIGNER_HEADERS)?;
+        headers.collect(req, &added, &SIGNER_HEADERS)?;
         let creq = self.canonical(req, req.query(), &headers, &payload_line);
         drop(headers);
         let (signature, sts) = self.signature(&creq, date_bytes);
         let id = self.credentials.access_key_id();
         let signed = creq.signed_headers();
-        let scope = sts.scope();
-        let mut auth = String::with_capacity(
-            ALGORITHM.len()
-                + " Credential=/".len()
-                + id.len()
-                + SCOPE_FIXED_LEN
-                + scope.region.len()
-                + scope.service.len()
-                + ", SignedHeaders=".len()
-                + signed.len()
-                + ", Signature=".len()
-                + 64,
-        );
-        auth.push_str(ALGORITHM);
-        auth.push_str(" Credential=");
+        let date = added.first().and_then(|(_, d)| d.get(..8)).unwrap_or("");
+        let auth_len = CREDENTIAL_PREFIX.len()
+            + id.len()
+            + "/YYYYMMDD//".len()
+            + self.region.len()
+            + self.service.len()
+            + SIGNED_HEADERS_PREFIX.len()
+            + signed.len()
+            + SIGNATURE_PREFIX.len()
+            + 64;
+        let mut auth = String::with_capacity(auth_len);
+        auth.push_str(CREDENTIAL_PREFIX);
         auth.push_str(id);
         auth.push('/');
-        push_scope(&mut auth, &scope);
-        auth.push_str(", SignedHeaders=");
+        auth.push_str(date);
+        auth.push('/');
+        auth.push_str(&self.region);
+        auth.push('/');
+        auth.push_str(&self.service);
+        auth.push_str(SIGNED_HEADERS_PREFIX);
         auth.push_str(signed);
-        auth.push_str(", Signature=");
+        auth.push_str(SIGNATURE_PREFIX);
         auth.push_str(hex_str(&signature.to_hex()));
+        debug_assert_eq!(
+            auth.len(),
+            auth_len,
+            "the Authorization value was sized exactly"
+        );
         added.push(("authorization", auth));
         Ok(SignedRequest {
             headers: added,
@@ -251,7 +259,7 @@ impl Signer {
         };
         let payload_line = payload.line();
         let mut headers = SignedHeaders::new();
-        headers.collect(req, &[], &[])?;
+        headers.collect(req, &[], &NameSet::<0>::new(&[]))?;
         let mut signed = String::with_capacity(headers.names_len);
         headers.write_names(&mut signed);
         let mut query = String::with_capacity(req.query().len() + 256);
@@ -536,11 +544,11 @@ impl<'a> SignedHeaders<'a> {
 
     /// Collects and sorts the headers. Validates every header on the way (one pass over each
     /// name and value) and that there is exactly one `Host`.
-    fn collect(
+    fn collect<const N: usize>(
         &mut self,
         req: &'a Request<'_>,
         added: &'a [(&'static str, String)],
-        skip: &[&str],
+        skip: &NameSet<N>,
     ) -> Result<(), SignError> {
         const HOST: u64 = u64::from_be_bytes(*b"host\0\0\0\0");
         let mut hosts = 0;
@@ -560,7 +568,7 @@ impl<'a> SignedHeaders<'a> {
             };
             let key = prefix_key(&name);
             hosts += usize::from(key == HOST && name.len() == 4);
-            if listed(&name, key, UNSIGNED_BY_DEFAULT) || listed(&name, key, skip) {
+            if UNSIGNED_SET.contains(&name, key) || skip.contains(&name, key) {
                 continue;
             }
             self.lines_len += name.len() + value.len() + 2;
@@ -644,18 +652,12 @@ fn check_request(req: &Request<'_>) -> Result<(), SignError> {
     Ok(())
 }
 
-/// The credential scope's length without region and service: `YYYYMMDD//` and
-/// `/aws4_request`.
-const SCOPE_FIXED_LEN: usize = 8 + 2 + "/aws4_request".len();
-
-fn push_scope(out: &mut String, scope: &Scope<'_>) {
-    out.push_str(scope.date.as_str());
-    out.push('/');
-    out.push_str(scope.region);
-    out.push('/');
-    out.push_str(scope.service);
-    out.push_str("/aws4_request");
-}
+/// The `Authorization` value up to the access key id: the algorithm, then the credential.
+const CREDENTIAL_PREFIX: &str = "AWS4-HMAC-SHA256 Credential=";
+/// What follows the scope's region and service in the `Authorization` value.
+const SIGNED_HEADERS_PREFIX: &str = "/aws4_request, SignedHeaders=";
+/// What follows the signed headers in the `Authorization` value.
+const SIGNATURE_PREFIX: &str = ", Signature=";
 
 fn check_scope_field(field: &'static str, value: &str) -> Result<(), SignError> {
     let bad = value.is_empty()
@@ -674,6 +676,14 @@ fn check_scope_field(field: &'static str, value: &str) -> Result<(), SignError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_authorization_prefix_names_the_algorithm() {
+        assert_eq!(
+            CREDENTIAL_PREFIX,
+            format!("{} Credential=", crate::ALGORITHM)
+        );
+    }
 
     #[test]
     fn the_date_key_cache_signs_as_a_fresh_signer_across_dates() {

@@ -22,28 +22,73 @@ pub const UNSIGNED_BY_DEFAULT: &[&str] = &[
     "baggage",
 ];
 
+/// [`UNSIGNED_BY_DEFAULT`] as a [`NameSet`].
+pub(crate) const UNSIGNED_SET: NameSet<{ UNSIGNED_BY_DEFAULT.len() }> =
+    NameSet::new(UNSIGNED_BY_DEFAULT);
+
 /// Is the lowercase `name` one of [`UNSIGNED_BY_DEFAULT`]?
 #[cfg(test)]
 pub(crate) fn is_unsigned_by_default(name: &str) -> bool {
-    listed(name, prefix_key(name), UNSIGNED_BY_DEFAULT)
+    UNSIGNED_SET.contains(name, prefix_key(name))
 }
 
 /// The first eight bytes of `name`, big-endian and zero-padded: comparing two keys orders two
 /// header names (tokens, so never containing a zero byte) as their bytes do, except that equal
 /// keys need a full comparison.
-pub(crate) fn prefix_key(name: &str) -> u64 {
-    let mut key = [0u8; 8];
+pub(crate) const fn prefix_key(name: &str) -> u64 {
     let b = name.as_bytes();
-    let n = b.len().min(8);
-    key[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(key)
+    if let [b0, b1, b2, b3, b4, b5, b6, b7, ..] = *b {
+        return u64::from_be_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+    }
+    let mut key = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        key <<= 8;
+        if i < b.len() {
+            key |= b[i] as u64;
+        }
+        i += 1;
+    }
+    key
 }
 
-/// Is the lowercase `name`, whose [`prefix_key`] is `key`, one of `list`? Compares keys and
-/// lengths first, so a name that is not listed costs no byte comparison.
-pub(crate) fn listed(name: &str, key: u64, list: &[&str]) -> bool {
-    list.iter()
-        .any(|n| n.len() == name.len() && prefix_key(n) == key && *n == name)
+/// A fixed set of lowercase header names, built at compile time. Membership is decided by
+/// the name's length and [`prefix_key`] first, so a name that is not in the set (nearly every
+/// header) usually costs one bit test and never a byte comparison.
+pub(crate) struct NameSet<const N: usize> {
+    /// Bit `n` is set when a name of length `n` is in the set (bit 63: length 63 or more).
+    lengths: u64,
+    names: [(u64, &'static str); N],
+}
+
+impl<const N: usize> NameSet<N> {
+    /// The set of `names` (exactly `N` of them).
+    pub(crate) const fn new(names: &[&'static str]) -> Self {
+        let mut set = Self {
+            lengths: 0,
+            names: [(0, ""); N],
+        };
+        let mut i = 0;
+        while i < N {
+            set.lengths |= length_bit(names[i].len());
+            set.names[i] = (prefix_key(names[i]), names[i]);
+            i += 1;
+        }
+        set
+    }
+
+    /// Is `name`, whose [`prefix_key`] is `key`, in the set?
+    pub(crate) fn contains(&self, name: &str, key: u64) -> bool {
+        self.lengths & length_bit(name.len()) != 0
+            && self
+                .names
+                .iter()
+                .any(|&(k, n)| k == key && n.len() == name.len() && n == name)
+    }
+}
+
+const fn length_bit(len: usize) -> u64 {
+    1 << if len < 63 { len } else { 63 }
 }
 
 /// How a header name reads as a token.
