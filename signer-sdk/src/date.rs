@@ -133,6 +133,11 @@ impl DateStamp {
         Self(out)
     }
 
+    /// The eight ASCII digits as bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8; 8] {
+        &self.0
+    }
+
     /// The eight ASCII digits.
     pub fn as_str(&self) -> &str {
         ascii(&self.0)

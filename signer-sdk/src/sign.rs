@@ -2,21 +2,27 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
 #[cfg(doc)]
 use crate::canonical::UNSIGNED_BY_DEFAULT;
-use crate::canonical::headers::{is_token, is_unsigned_by_default, lowercase, push_header};
+use crate::canonical::headers::{
+    NameSet, TokenCase, UNSIGNED_SET, ValueKind, is_token, lowercase, prefix_key, push_value,
+    token_case, value_kind,
+};
 use crate::canonical::query::{QueryReading, canonical_query, encode_value};
 use crate::canonical::uri::canonical_uri;
-use crate::canonical::{CanonicalRequest, Payload, Request, UriEncoding};
+use crate::canonical::{CanonicalRequest, Payload, PayloadLine, Request, UriEncoding};
 use crate::credentials::Credentials;
 use crate::date::{AmzDate, DateStamp};
 use crate::error::SignError;
-use crate::signing_key::{Signature, SigningKeys, hex_str};
-use crate::string_to_sign::{ALGORITHM, Scope, StringToSign};
+use crate::signing_key::{Signature, SigningKey, hex_str};
+use crate::string_to_sign::{Scope, StringToSign};
 
 /// Longest presign validity SigV4 allows: 7 days.
 pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(604_800);
@@ -87,7 +93,7 @@ pub struct Signer {
     region: String,
     service: String,
     settings: SigningSettings,
-    keys: SigningKeys,
+    keys: DateKeys,
 }
 
 /// The result of header signing: headers to set on the request, and what was signed.
@@ -95,7 +101,7 @@ pub struct Signer {
 pub struct SignedRequest<'r> {
     headers: Vec<(&'static str, String)>,
     signature: Signature,
-    canonical_request: CanonicalRequest<'r>,
+    canonical_request: CanonicalText<'r>,
     string_to_sign: StringToSign<'r>,
     string_to_sign_text: OnceCell<String>,
 }
@@ -105,13 +111,14 @@ pub struct SignedRequest<'r> {
 pub struct PresignedRequest<'r> {
     query: String,
     signature: Signature,
-    canonical_request: CanonicalRequest<'r>,
+    canonical_request: CanonicalText<'r>,
     string_to_sign: StringToSign<'r>,
     string_to_sign_text: OnceCell<String>,
 }
 
 /// Headers the signer sets itself; a copy already on the request is replaced, never signed twice.
-const SIGNER_HEADERS: &[&str] = &["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
+const SIGNER_HEADERS: NameSet<3> =
+    NameSet::new(&["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"]);
 
 impl Signer {
     /// A signer for `credentials` in `region` and `service`.
@@ -128,7 +135,7 @@ impl Signer {
         check_scope_field("region", &region)?;
         check_scope_field("service", &service)?;
         Ok(Self {
-            keys: SigningKeys::new(credentials.secret().clone()),
+            keys: DateKeys::default(),
             credentials,
             region,
             service,
@@ -174,22 +181,43 @@ impl Signer {
             added.push(("x-amz-security-token", token.to_owned()));
         }
         if send_sha {
-            added.push(("x-amz-content-sha256", payload_line.clone().into_owned()));
+            added.push(("x-amz-content-sha256", payload_line.as_str().to_owned()));
         }
-        let (headers, signed) = canonical_headers(req, &added, SIGNER_HEADERS)?;
-        let creq = self.canonical(req, req.query(), headers, signed, payload_line);
+        let mut headers = SignedHeaders::new();
+        headers.collect(req, &added, &SIGNER_HEADERS)?;
+        let creq = self.canonical(req, req.query(), &headers, &payload_line);
+        drop(headers);
         let (signature, sts) = self.signature(&creq, date_bytes);
         let id = self.credentials.access_key_id();
-        let mut auth = String::with_capacity(160 + id.len() + creq.signed_headers().len());
-        auth.push_str(ALGORITHM);
-        auth.push_str(" Credential=");
+        let signed = creq.signed_headers();
+        let date = added.first().and_then(|(_, d)| d.get(..8)).unwrap_or("");
+        let auth_len = CREDENTIAL_PREFIX.len()
+            + id.len()
+            + "/YYYYMMDD//".len()
+            + self.region.len()
+            + self.service.len()
+            + SIGNED_HEADERS_PREFIX.len()
+            + signed.len()
+            + SIGNATURE_PREFIX.len()
+            + 64;
+        let mut auth = String::with_capacity(auth_len);
+        auth.push_str(CREDENTIAL_PREFIX);
         auth.push_str(id);
         auth.push('/');
-        push_scope(&mut auth, &sts_scope(&sts));
-        auth.push_str(", SignedHeaders=");
-        auth.push_str(creq.signed_headers());
-        auth.push_str(", Signature=");
+        auth.push_str(date);
+        auth.push('/');
+        auth.push_str(&self.region);
+        auth.push('/');
+        auth.push_str(&self.service);
+        auth.push_str(SIGNED_HEADERS_PREFIX);
+        auth.push_str(signed);
+        auth.push_str(SIGNATURE_PREFIX);
         auth.push_str(hex_str(&signature.to_hex()));
+        debug_assert_eq!(
+            auth.len(),
+            auth_len,
+            "the Authorization value was sized exactly"
+        );
         added.push(("authorization", auth));
         Ok(SignedRequest {
             headers: added,
@@ -230,11 +258,15 @@ impl Signer {
             _ => payload,
         };
         let payload_line = payload.line();
-        let (headers, signed) = canonical_headers(req, &[], &[])?;
+        let mut headers = SignedHeaders::new();
+        headers.collect(req, &[], &NameSet::<0>::new(&[]))?;
+        let mut signed = String::with_capacity(headers.names_len);
+        headers.write_names(&mut signed);
         let mut query = String::with_capacity(req.query().len() + 256);
         query.push_str(req.query());
         self.push_auth_params(&mut query, now, secs, &signed);
-        let creq = self.canonical(req, &query, headers, signed, payload_line);
+        let creq = self.canonical(req, &query, &headers, &payload_line);
+        drop(headers);
         let (signature, sts) = self.signature(&creq, now.to_bytes());
         query.push_str("&X-Amz-Signature=");
         query.push_str(hex_str(&signature.to_hex()));
@@ -255,29 +287,51 @@ impl Signer {
         }
     }
 
+    /// The canonical request, written once into one buffer: method, URI, query, headers,
+    /// signed headers and payload lines.
     fn canonical<'r>(
         &self,
         req: &'r Request<'r>,
         raw_query: &str,
-        headers: String,
-        signed: String,
-        payload_line: Cow<'static, str>,
-    ) -> CanonicalRequest<'r> {
-        let mut query = String::with_capacity(raw_query.len() + 16);
-        canonical_query(raw_query, QueryReading::PlusIsSpace, false, &mut query);
-        CanonicalRequest {
-            method: req.method(),
-            uri: canonical_uri(req.path(), self.settings.uri_encoding),
-            query: Cow::Owned(query),
-            headers: Cow::Owned(headers),
-            signed_headers: Cow::Owned(signed),
-            payload: payload_line,
+        headers: &SignedHeaders<'_>,
+        payload: &PayloadLine,
+    ) -> CanonicalText<'r> {
+        let (method, path, payload) = (req.method(), req.path(), payload.as_str());
+        let mut text = String::with_capacity(
+            method.len()
+                + path.len()
+                + raw_query.len()
+                + headers.lines_len
+                + headers.names_len
+                + payload.len()
+                + 24,
+        );
+        text.push_str(method);
+        text.push('\n');
+        text.push_str(&canonical_uri(path, self.settings.uri_encoding));
+        let uri_end = text.len();
+        text.push('\n');
+        canonical_query(raw_query, QueryReading::PlusIsSpace, false, &mut text);
+        let query_end = text.len();
+        text.push('\n');
+        headers.write_lines(&mut text);
+        let headers_end = text.len();
+        text.push('\n');
+        headers.write_names(&mut text);
+        let signed_end = text.len();
+        text.push('\n');
+        text.push_str(payload);
+        CanonicalText {
+            method,
+            text,
+            ends: [uri_end, query_end, headers_end, signed_end],
+            request: OnceCell::new(),
         }
     }
 
     fn signature(
         &self,
-        creq: &CanonicalRequest<'_>,
+        creq: &CanonicalText<'_>,
         date_bytes: [u8; 16],
     ) -> (Signature, StringToSign<'_>) {
         let scope = Scope {
@@ -285,10 +339,13 @@ impl Signer {
             region: &self.region,
             service: &self.service,
         };
-        let sts = StringToSign::with_date_bytes(date_bytes, scope, &creq.digest());
-        let signature = self
-            .keys
-            .with_key(scope.date, scope.region, scope.service, |key| sts.sign(key));
+        let digest: [u8; 32] = Sha256::digest(creq.text.as_bytes()).into();
+        let sts = StringToSign::with_date_bytes(date_bytes, scope, &digest);
+        let signature = self.keys.with_key(
+            scope.date,
+            |date| SigningKey::derive(self.credentials.secret(), date, scope.region, scope.service),
+            |key| sts.sign(key),
+        );
         (signature, sts)
     }
 
@@ -333,9 +390,9 @@ impl<'r> SignedRequest<'r> {
         self.signature
     }
 
-    /// What was signed.
+    /// What was signed (split into its lines on first use).
     pub fn canonical_request(&self) -> &CanonicalRequest<'r> {
-        &self.canonical_request
+        self.canonical_request.request()
     }
 
     /// The string to sign (rendered on first use).
@@ -357,9 +414,9 @@ impl<'r> PresignedRequest<'r> {
         self.signature
     }
 
-    /// What was signed.
+    /// What was signed (split into its lines on first use).
     pub fn canonical_request(&self) -> &CanonicalRequest<'r> {
-        &self.canonical_request
+        self.canonical_request.request()
     }
 
     /// The string to sign (rendered on first use).
@@ -369,56 +426,217 @@ impl<'r> PresignedRequest<'r> {
     }
 }
 
-/// Canonical header block and signed-header list for the signer: every request header except
-/// the unsigned-by-default ones and `skip`, plus `added`, sorted by name (stable, so repeated
-/// headers keep their order) and joined with `,`. Validates every header on the way (one pass
-/// over each name and value) and that there is exactly one `Host`.
-fn canonical_headers(
-    req: &Request<'_>,
-    added: &[(&'static str, String)],
-    skip: &[&str],
-) -> Result<(String, String), SignError> {
-    let mut all: SmallVec<[(Cow<'_, str>, &str); 16]> = SmallVec::new();
-    let mut hosts = 0;
-    let mut len = 0;
-    for (name, value) in req.header_list() {
-        if !is_token(name) {
-            return Err(SignError::InvalidHeaderName((*name).to_owned()));
+/// The signer's derived signing keys for its two most recent scope dates (its region and
+/// service never change, so the date is the whole cache key).
+#[derive(Default)]
+struct DateKeys {
+    cache: Mutex<[Option<(DateStamp, SigningKey)>; 2]>,
+}
+
+impl DateKeys {
+    /// Runs `f` with the key for `date`, derived by `derive` on a miss, under the cache lock.
+    fn with_key<R>(
+        &self,
+        date: DateStamp,
+        derive: impl FnOnce(DateStamp) -> SigningKey,
+        f: impl FnOnce(&SigningKey) -> R,
+    ) -> R {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, key)) = cache.iter().flatten().find(|(d, _)| *d == date) {
+            return f(key);
         }
-        if value.bytes().any(is_control) {
-            return Err(SignError::InvalidHeaderValue((*name).to_owned()));
-        }
-        let name = lowercase(name);
-        hosts += usize::from(name == "host");
-        if !is_unsigned_by_default(&name) && !skip.contains(&&*name) {
-            len += name.len() + value.len() + 2;
-            all.push((name, value));
+        let key = derive(date);
+        let result = f(&key);
+        cache.swap(0, 1);
+        cache[0] = Some((date, key));
+        result
+    }
+}
+
+impl fmt::Debug for DateKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKeys(***)")
+    }
+}
+
+/// The canonical request as the one text that is hashed, with its line boundaries; split into
+/// a [`CanonicalRequest`] only when asked for.
+#[derive(Debug)]
+struct CanonicalText<'r> {
+    method: &'r str,
+    /// `method\nuri\nquery\nheaders\nsigned\npayload`.
+    text: String,
+    /// Where the URI, query, header block and signed-headers lines end.
+    ends: [usize; 4],
+    request: OnceCell<CanonicalRequest<'r>>,
+}
+
+impl<'r> CanonicalText<'r> {
+    fn line(&self, start: usize, end: usize) -> &str {
+        self.text.get(start + 1..end).unwrap_or("")
+    }
+
+    fn signed_headers(&self) -> &str {
+        self.line(self.ends[2], self.ends[3])
+    }
+
+    fn request(&self) -> &CanonicalRequest<'r> {
+        self.request.get_or_init(|| {
+            let [uri, query, headers, signed] = self.ends;
+            let owned = |start, end| Cow::Owned(self.line(start, end).to_owned());
+            CanonicalRequest {
+                method: self.method,
+                uri: owned(self.method.len(), uri),
+                query: owned(uri, query),
+                headers: owned(query, headers),
+                signed_headers: owned(headers, signed),
+                payload: owned(signed, self.text.len()),
+            }
+        })
+    }
+}
+
+/// One header the signer signs.
+struct SignedHeader<'a> {
+    /// [`prefix_key`] of the name: most comparisons end here.
+    key: u64,
+    /// The lowercase name.
+    name: Cow<'a, str>,
+    value: &'a str,
+    /// The value has no space, tab, CR or LF: it is written as it is.
+    plain: bool,
+}
+
+impl SignedHeader<'_> {
+    fn same_name(&self, other: &Self) -> bool {
+        self.key == other.key && self.name == other.name
+    }
+
+    fn push_value(&self, out: &mut String) {
+        if self.plain {
+            out.push_str(self.value);
+        } else {
+            push_value(self.value, out);
         }
     }
-    match hosts {
-        0 => return Err(SignError::MissingHost),
-        1 => {}
-        _ => return Err(SignError::DuplicateHost),
-    }
-    for (name, value) in added {
-        len += name.len() + value.len() + 2;
-        all.push((Cow::Borrowed(*name), value.as_str()));
-    }
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut headers = String::with_capacity(len);
-    let mut signed = String::with_capacity(len / 2);
-    let mut i = 0;
-    while i < all.len() {
-        let name = &all[i].0;
-        let run = all[i..].iter().take_while(|(n, _)| n == name).count();
-        push_header(name, all[i..i + run].iter().map(|(_, v)| *v), &mut headers);
-        if !signed.is_empty() {
-            signed.push(';');
+}
+
+/// The signer's signed headers: every request header except the unsigned-by-default ones and
+/// `skip`, plus `added`, sorted by name (stable, so repeated headers keep their order).
+struct SignedHeaders<'a> {
+    list: SmallVec<[SignedHeader<'a>; 12]>,
+    /// Upper bound of the canonical header block's length.
+    lines_len: usize,
+    /// Upper bound of the signed-headers line's length.
+    names_len: usize,
+}
+
+impl<'a> SignedHeaders<'a> {
+    /// No headers yet (filled in place by [`SignedHeaders::collect`]: the list is a few
+    /// hundred bytes, not worth moving).
+    fn new() -> Self {
+        Self {
+            list: SmallVec::new(),
+            lines_len: 0,
+            names_len: 0,
         }
-        signed.push_str(name);
-        i += run;
     }
-    Ok((headers, signed))
+
+    /// Collects and sorts the headers. Validates every header on the way (one pass over each
+    /// name and value) and that there is exactly one `Host`.
+    fn collect<const N: usize>(
+        &mut self,
+        req: &'a Request<'_>,
+        added: &'a [(&'static str, String)],
+        skip: &NameSet<N>,
+    ) -> Result<(), SignError> {
+        const HOST: u64 = u64::from_be_bytes(*b"host\0\0\0\0");
+        let mut hosts = 0;
+        for &(name, value) in req.header_list() {
+            let case = token_case(name);
+            if case == TokenCase::Invalid {
+                return Err(SignError::InvalidHeaderName(name.to_owned()));
+            }
+            let plain = match value_kind(value) {
+                ValueKind::Invalid => return Err(SignError::InvalidHeaderValue(name.to_owned())),
+                ValueKind::Plain => true,
+                ValueKind::Spaced => false,
+            };
+            let name = match case {
+                TokenCase::Mixed => lowercase(name),
+                _ => Cow::Borrowed(name),
+            };
+            let key = prefix_key(&name);
+            hosts += usize::from(key == HOST && name.len() == 4);
+            if UNSIGNED_SET.contains(&name, key) || skip.contains(&name, key) {
+                continue;
+            }
+            self.lines_len += name.len() + value.len() + 2;
+            self.names_len += name.len() + 1;
+            self.list.push(SignedHeader {
+                key,
+                name,
+                value,
+                plain,
+            });
+        }
+        match hosts {
+            0 => return Err(SignError::MissingHost),
+            1 => {}
+            _ => return Err(SignError::DuplicateHost),
+        }
+        for (name, value) in added {
+            self.lines_len += name.len() + value.len() + 2;
+            self.names_len += name.len() + 1;
+            self.list.push(SignedHeader {
+                key: prefix_key(name),
+                name: Cow::Borrowed(name),
+                value,
+                plain: value_kind(value) == ValueKind::Plain,
+            });
+        }
+        self.list
+            .sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.name.cmp(&b.name)));
+        Ok(())
+    }
+
+    /// Appends `name:v1,v2\n` per name, repeated values joined in order of appearance.
+    fn write_lines(&self, out: &mut String) {
+        let mut prev: Option<&SignedHeader<'_>> = None;
+        for h in &self.list {
+            match prev {
+                Some(p) if p.same_name(h) => out.push(','),
+                _ => {
+                    if prev.is_some() {
+                        out.push('\n');
+                    }
+                    out.push_str(&h.name);
+                    out.push(':');
+                }
+            }
+            h.push_value(out);
+            prev = Some(h);
+        }
+        if prev.is_some() {
+            out.push('\n');
+        }
+    }
+
+    /// Appends the signed-headers list: each name once, joined with `;`.
+    fn write_names(&self, out: &mut String) {
+        let mut prev: Option<&SignedHeader<'_>> = None;
+        for h in &self.list {
+            match prev {
+                Some(p) if p.same_name(h) => {}
+                Some(_) => {
+                    out.push(';');
+                    out.push_str(&h.name);
+                }
+                None => out.push_str(&h.name),
+            }
+            prev = Some(h);
+        }
+    }
 }
 
 /// The method must be a token and the path absolute and free of control characters.
@@ -434,23 +652,12 @@ fn check_request(req: &Request<'_>) -> Result<(), SignError> {
     Ok(())
 }
 
-/// A control character other than tab: never allowed in a header value.
-fn is_control(b: u8) -> bool {
-    (b < b' ' && b != b'\t') || b == 0x7f
-}
-
-fn sts_scope<'a>(sts: &StringToSign<'a>) -> Scope<'a> {
-    sts.scope()
-}
-
-fn push_scope(out: &mut String, scope: &Scope<'_>) {
-    out.push_str(scope.date.as_str());
-    out.push('/');
-    out.push_str(scope.region);
-    out.push('/');
-    out.push_str(scope.service);
-    out.push_str("/aws4_request");
-}
+/// The `Authorization` value up to the access key id: the algorithm, then the credential.
+const CREDENTIAL_PREFIX: &str = "AWS4-HMAC-SHA256 Credential=";
+/// What follows the scope's region and service in the `Authorization` value.
+const SIGNED_HEADERS_PREFIX: &str = "/aws4_request, SignedHeaders=";
+/// What follows the signed headers in the `Authorization` value.
+const SIGNATURE_PREFIX: &str = ", Signature=";
 
 fn check_scope_field(field: &'static str, value: &str) -> Result<(), SignError> {
     let bad = value.is_empty()
@@ -464,4 +671,31 @@ fn check_scope_field(field: &'static str, value: &str) -> Result<(), SignError> 
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_authorization_prefix_names_the_algorithm() {
+        assert_eq!(
+            CREDENTIAL_PREFIX,
+            format!("{} Credential=", crate::ALGORITHM)
+        );
+    }
+
+    #[test]
+    fn the_date_key_cache_signs_as_a_fresh_signer_across_dates() {
+        let signer = || Signer::new(Credentials::new("AKID", "secret"), "r", "s").unwrap();
+        let shared = signer();
+        let req = Request::new("GET", "/").header("Host", "h");
+        let sig = |s: &Signer, secs| {
+            let now = AmzDate::from_unix(secs).unwrap();
+            s.sign(&req, Payload::Unsigned, now).unwrap().signature()
+        };
+        for secs in [0, 86_400, 2 * 86_400, 86_400 + 1, 0, 2 * 86_400 + 5] {
+            assert!(sig(&shared, secs).ct_eq(&sig(&signer(), secs)), "{secs}");
+        }
+    }
 }

@@ -74,7 +74,7 @@ impl<'a> StringToSign<'a> {
             b"\n",
             &self.date,
             b"\n",
-            s.date.as_str().as_bytes(),
+            s.date.as_bytes(),
             b"/",
             s.region.as_bytes(),
             b"/",

@@ -22,28 +22,145 @@ pub const UNSIGNED_BY_DEFAULT: &[&str] = &[
     "baggage",
 ];
 
-/// Is the lowercase `name` one of [`UNSIGNED_BY_DEFAULT`]? (A `match`, not a list scan: the
-/// signer asks for every header of every request.)
+/// [`UNSIGNED_BY_DEFAULT`] as a [`NameSet`].
+pub(crate) const UNSIGNED_SET: NameSet<{ UNSIGNED_BY_DEFAULT.len() }> =
+    NameSet::new(UNSIGNED_BY_DEFAULT);
+
+/// Is the lowercase `name` one of [`UNSIGNED_BY_DEFAULT`]?
+#[cfg(test)]
 pub(crate) fn is_unsigned_by_default(name: &str) -> bool {
-    matches!(
-        name,
-        "authorization"
-            | "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "expect"
-            | "user-agent"
-            | "x-amzn-trace-id"
-            | "traceparent"
-            | "tracestate"
-            | "baggage"
-    )
+    UNSIGNED_SET.contains(name, prefix_key(name))
 }
+
+/// The first eight bytes of `name`, big-endian and zero-padded: comparing two keys orders two
+/// header names (tokens, so never containing a zero byte) as their bytes do, except that equal
+/// keys need a full comparison.
+pub(crate) const fn prefix_key(name: &str) -> u64 {
+    let b = name.as_bytes();
+    if let [b0, b1, b2, b3, b4, b5, b6, b7, ..] = *b {
+        return u64::from_be_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+    }
+    let mut key = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        key <<= 8;
+        if i < b.len() {
+            key |= b[i] as u64;
+        }
+        i += 1;
+    }
+    key
+}
+
+/// A fixed set of lowercase header names, built at compile time. Membership is decided by
+/// the name's length and [`prefix_key`] first, so a name that is not in the set (nearly every
+/// header) usually costs one bit test and never a byte comparison.
+pub(crate) struct NameSet<const N: usize> {
+    /// Bit `n` is set when a name of length `n` is in the set (bit 63: length 63 or more).
+    lengths: u64,
+    names: [(u64, &'static str); N],
+}
+
+impl<const N: usize> NameSet<N> {
+    /// The set of `names` (exactly `N` of them).
+    pub(crate) const fn new(names: &[&'static str]) -> Self {
+        let mut set = Self {
+            lengths: 0,
+            names: [(0, ""); N],
+        };
+        let mut i = 0;
+        while i < N {
+            set.lengths |= length_bit(names[i].len());
+            set.names[i] = (prefix_key(names[i]), names[i]);
+            i += 1;
+        }
+        set
+    }
+
+    /// Is `name`, whose [`prefix_key`] is `key`, in the set?
+    pub(crate) fn contains(&self, name: &str, key: u64) -> bool {
+        self.lengths & length_bit(name.len()) != 0
+            && self
+                .names
+                .iter()
+                .any(|&(k, n)| k == key && n.len() == name.len() && n == name)
+    }
+}
+
+const fn length_bit(len: usize) -> u64 {
+    1 << if len < 63 { len } else { 63 }
+}
+
+/// How a header name reads as a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenCase {
+    /// Not an RFC 9110 token (or empty).
+    Invalid,
+    /// A token without upper-case letters.
+    Lower,
+    /// A token with at least one upper-case letter.
+    Mixed,
+}
+
+/// Classifies `name` in one pass over its bytes.
+pub(crate) fn token_case(name: &str) -> TokenCase {
+    let bits = name
+        .bytes()
+        .fold(ANY | LOWER, |acc, b| acc & TOKEN[usize::from(b)]);
+    if name.is_empty() || bits & ANY == 0 {
+        TokenCase::Invalid
+    } else if bits & LOWER == 0 {
+        TokenCase::Mixed
+    } else {
+        TokenCase::Lower
+    }
+}
+
+/// What a header value holds, from one pass over its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    /// A control character other than tab: never allowed.
+    Invalid,
+    /// No space, tab, CR or LF: written as it is.
+    Plain,
+    /// Needs [`push_value`] (trimming, collapsing spaces).
+    Spaced,
+}
+
+/// Classifies a header value (branch-free over the bytes).
+pub(crate) fn value_kind(value: &str) -> ValueKind {
+    let bits = value
+        .bytes()
+        .fold(0u8, |acc, b| acc | VALUE_CLASS[usize::from(b)]);
+    if bits & CONTROL != 0 {
+        ValueKind::Invalid
+    } else if bits & OWS != 0 {
+        ValueKind::Spaced
+    } else {
+        ValueKind::Plain
+    }
+}
+
+/// [`VALUE_CLASS`] bit: a control character other than tab (CR and LF included).
+const CONTROL: u8 = 1;
+/// [`VALUE_CLASS`] bit: space, tab, CR or LF.
+const OWS: u8 = 2;
+
+const VALUE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if (b < b' ' && b != b'\t') || b == 0x7f {
+            table[i] |= CONTROL;
+        }
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+            table[i] |= OWS;
+        }
+        i += 1;
+    }
+    table
+};
 
 /// A header name lowercased (borrowed when it already is).
 pub(crate) fn lowercase(name: &str) -> Cow<'_, str> {

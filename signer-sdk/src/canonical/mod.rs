@@ -141,16 +141,36 @@ pub enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    /// The payload line; allocates only for a computed hash.
-    pub(crate) fn line(&self) -> Cow<'static, str> {
+    /// The payload line, without allocating (a computed hash is held inline).
+    pub(crate) fn line(&self) -> PayloadLine {
         let digest: [u8; 32] = match self {
-            Self::Bytes([]) => return Cow::Borrowed(EMPTY_SHA256),
-            Self::Unsigned => return Cow::Borrowed(UNSIGNED_PAYLOAD),
-            Self::Streaming(mode) => return Cow::Borrowed(mode.content_sha256()),
+            Self::Bytes([]) => return PayloadLine::Keyword(EMPTY_SHA256),
+            Self::Unsigned => return PayloadLine::Keyword(UNSIGNED_PAYLOAD),
+            Self::Streaming(mode) => return PayloadLine::Keyword(mode.content_sha256()),
             Self::Bytes(body) => Sha256::digest(body).into(),
             Self::Sha256(digest) => *digest,
         };
-        Cow::Owned(hex_str(&hex_bytes(&digest)).to_owned())
+        PayloadLine::Hex(hex_bytes(&digest))
+    }
+}
+
+/// The payload line of a canonical request: a constant (keyword or the empty-body hash) or
+/// the lowercase hex of a computed digest.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PayloadLine {
+    /// A constant line.
+    Keyword(&'static str),
+    /// 64 lowercase hex digits.
+    Hex([u8; 64]),
+}
+
+impl PayloadLine {
+    /// The line as text.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Self::Keyword(k) => k,
+            Self::Hex(hex) => hex_str(hex),
+        }
     }
 }
 

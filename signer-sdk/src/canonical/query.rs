@@ -25,8 +25,9 @@ pub(crate) enum QueryReading {
 /// Appends the canonical form of `raw` (without the leading `?`) to `out`. With
 /// `skip_signature`, an `X-Amz-Signature` pair is left out (presigned verification).
 ///
-/// Pairs are encoded straight into `out`; only a query whose pairs are not already in order
-/// is sorted afterwards, in a second buffer.
+/// A query whose every key and value is already in canonical form (the usual case) is only
+/// split and sorted; otherwise pairs are encoded straight into `out`, and only a query whose
+/// pairs are not already in order is sorted afterwards, in a second buffer.
 pub(crate) fn canonical_query(
     raw: &str,
     reading: QueryReading,
@@ -36,6 +37,88 @@ pub(crate) fn canonical_query(
     if raw.is_empty() {
         return;
     }
+    match split_canonical(raw, reading) {
+        Some(pairs) => write_sorted(pairs, reading, skip_signature, out),
+        None => encode_and_sort(raw, reading, skip_signature, out),
+    }
+}
+
+/// Splits `raw` into its non-empty `key=value` pairs if encoding would change none of them
+/// (`None` otherwise), in one pass over the bytes.
+fn split_canonical(raw: &str, reading: QueryReading) -> Option<SmallVec<[(&str, &str); 12]>> {
+    let check = !matches!(reading, QueryReading::AsSent | QueryReading::AsSentUnsorted);
+    let b = raw.as_bytes();
+    let mut pairs: SmallVec<[(&str, &str); 12]> = SmallVec::new();
+    let mut push = |start: usize, eq: Option<usize>, end: usize| {
+        if start < end {
+            let (key, value) = match eq {
+                Some(eq) => (raw.get(start..eq), raw.get(eq + 1..end)),
+                None => (raw.get(start..end), Some("")),
+            };
+            pairs.push((key.unwrap_or(""), value.unwrap_or("")));
+        }
+    };
+    let (mut start, mut eq) = (0, None);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'&' => {
+                push(start, eq, i);
+                start = i + 1;
+                eq = None;
+            }
+            b'=' if eq.is_none() => eq = Some(i),
+            _ if !check => {}
+            c if is_unreserved(c) => {}
+            // `%XX` stays as it is if XX is uppercase hex of a byte that must be encoded.
+            b'%' => {
+                let hi = b.get(i + 1).copied().filter(is_upper_hex)?;
+                let lo = b.get(i + 2).copied().filter(is_upper_hex)?;
+                let byte = hex_val(hi)? << 4 | hex_val(lo)?;
+                if is_unreserved(byte) {
+                    return None;
+                }
+                i += 2;
+            }
+            _ => return None,
+        }
+        i += 1;
+    }
+    push(start, eq, b.len());
+    Some(pairs)
+}
+
+/// An uppercase hex digit, as canonical percent-encoding writes it.
+fn is_upper_hex(c: &u8) -> bool {
+    matches!(c, b'0'..=b'9' | b'A'..=b'F')
+}
+
+/// Writes pairs already in canonical form, sorted (unless read as sent and unsorted).
+fn write_sorted(
+    mut pairs: SmallVec<[(&str, &str); 12]>,
+    reading: QueryReading,
+    skip_signature: bool,
+    out: &mut String,
+) {
+    if skip_signature {
+        pairs.retain(|(k, _)| *k != "X-Amz-Signature");
+    }
+    let sorted = pairs.windows(2).all(|w| w[0] <= w[1]);
+    if !sorted && reading != QueryReading::AsSentUnsorted {
+        pairs.sort_unstable();
+    }
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+}
+
+/// The general case: decode and re-encode every key and value, then sort.
+fn encode_and_sort(raw: &str, reading: QueryReading, skip_signature: bool, out: &mut String) {
     let base = out.len();
     // (key, value) byte ranges inside `out`; a typical query fits inline.
     let mut pairs: SmallVec<[(Range<usize>, Range<usize>); 12]> = SmallVec::new();
@@ -191,6 +274,41 @@ mod tests {
             canon("q=a+b/c&a&%7e=1", QueryReading::AsSentUnsorted),
             "q=a+b/c&a=&%7e=1"
         );
+    }
+
+    #[test]
+    fn the_fast_path_takes_only_queries_already_canonical() {
+        let r = QueryReading::PlusIsSpace;
+        for raw in ["a=1&b=x%2Fy", "k=%20", "a&b=", "a=1&&b=2&"] {
+            assert!(split_canonical(raw, r).is_some(), "{raw}");
+        }
+        for raw in [
+            "k=%2f", "k=%41", "k=a+b", "k=%", "k=%2", "k=%zz", "x=a=b", "k=/", "ሴ=1",
+        ] {
+            assert!(split_canonical(raw, r).is_none(), "{raw}");
+        }
+        assert!(split_canonical("k=a+b/c=d", QueryReading::AsSent).is_some());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_writes_what_encoding_writes(
+            raw in "([aAbZ0~._=&+/]|%[0-9A-Fa-f]{0,2}|X-Amz-Signature=1){0,12}",
+            skip: bool,
+        ) {
+            for reading in [
+                QueryReading::PlusIsSpace,
+                QueryReading::PlusIsLiteral,
+                QueryReading::AsSent,
+                QueryReading::AsSentUnsorted,
+            ] {
+                let mut fast = String::from("x");
+                canonical_query(&raw, reading, skip, &mut fast);
+                let mut general = String::from("x");
+                encode_and_sort(&raw, reading, skip, &mut general);
+                proptest::prop_assert_eq!(fast, general, "{:?}", reading);
+            }
+        }
     }
 
     #[test]
