@@ -151,7 +151,8 @@ impl Holder {
     ) -> Result<Caller, ApiError> {
         let key = match self {
             Self::Session(session) => {
-                return sessions::session_caller(app, &session, now).await;
+                // Its store fallback makes a large future: boxed, so a key's stays small.
+                return Box::pin(sessions::session_caller(app, &session, now)).await;
             }
             Self::Key(key) => key,
         };

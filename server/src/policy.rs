@@ -346,7 +346,8 @@ impl PolicyCache {
         {
             let policy = match found {
                 Some(policy) => policy,
-                None => self.get_at(kind, subject, now).await?,
+                // Rare (first sight or TTL expiry): boxed to keep the request's future small.
+                None => Box::pin(self.get_at(kind, subject, now)).await?,
             };
             if let Some(policy) = policy {
                 policy.check(method, path).map_err(|denial| {

@@ -131,6 +131,12 @@ impl<S: KeyStore> KeyCache<S> {
             return Ok(hit);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        // The store query makes a large future: boxed, so that a hit's stays small.
+        Box::pin(self.fetch(id)).await
+    }
+
+    /// A miss: one fetch per id at a time, the others wait for its answer.
+    async fn fetch(&self, id: &str) -> Result<Option<Arc<CachedKey>>, StoreError> {
         let gate = self.gate(id);
         let _turn = gate.lock().await;
         if let Some(hit) = self.cached(id, self.clock.now()) {
