@@ -98,6 +98,9 @@ impl Cors {
 
     /// The allowed origin of a request, if it sent one and it is allowed.
     fn allowed<'r>(&self, request: &'r Request<Incoming>) -> Option<&'r HeaderValue> {
+        if self.origins.is_empty() {
+            return None;
+        }
         let origin = request.headers().get(header::ORIGIN)?;
         let text = origin.to_str().ok()?;
         (self.any || self.origins.iter().any(|o| o == text)).then_some(origin)
@@ -255,13 +258,15 @@ impl App {
         let started = Instant::now();
         let request_id = new_request_id();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // A clone of the URI shares its bytes (no allocation), unlike a copy of the path.
+        let uri = request.uri().clone();
+        let path = uri.path();
         let origin = self.cors.allowed(&request).cloned();
-        let route = self.route_label(&path);
+        let route = self.route_label(path);
         let (result, principal) = if let Some(preflight) = self.preflight(&request) {
             (Ok(preflight), None)
         } else {
-            match self.respond(request, &path, started).await {
+            match self.respond(request, path, started).await {
                 Ok((response, caller)) => (Ok(response), caller.map(|c| c.principal)),
                 Err((err, None)) => {
                     self.metrics.verification_failure(err.code());
