@@ -815,9 +815,12 @@ fn new_request_id() -> RequestId {
     RequestId(text)
 }
 
+/// `x-request-id`, parsed once.
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
 fn set_request_id(response: &mut Response, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("x-request-id", value);
+        response.headers_mut().insert(X_REQUEST_ID, value);
     }
 }
 

@@ -51,6 +51,10 @@ pub const ACCESS_KEY_HEADER: &str = "x-countersign-access-key-id";
 pub const AUTH_HEADER: &str = "x-countersign-auth";
 
 /// Presign query parameters (compared case-insensitively), removed unless `--forward-auth`.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 const PRESIGN_PARAMS: &[&str] = &[
     "x-amz-algorithm",
     "x-amz-credential",
@@ -237,9 +241,18 @@ impl Gateway {
         }
         let identity =
             |value: &str| HeaderValue::from_str(value).map_err(|_| ApiError::InternalError);
-        headers.insert(PRINCIPAL_HEADER, identity(&caller.principal)?);
-        headers.insert(ACCESS_KEY_HEADER, identity(&caller.access_key_id)?);
-        headers.insert(AUTH_HEADER, HeaderValue::from_static(caller.auth.as_str()));
+        headers.insert(
+            HeaderName::from_static(PRINCIPAL_HEADER),
+            identity(&caller.principal)?,
+        );
+        headers.insert(
+            HeaderName::from_static(ACCESS_KEY_HEADER),
+            identity(&caller.access_key_id)?,
+        );
+        headers.insert(
+            HeaderName::from_static(AUTH_HEADER),
+            HeaderValue::from_static(caller.auth.as_str()),
+        );
         forwarded_headers(&mut headers, &extensions, original_host);
         let mut request = Request::new(body);
         *request.method_mut() = method;
@@ -332,23 +345,23 @@ fn forwarded_headers(
 ) {
     if let Some(PeerAddr(peer)) = extensions.get::<PeerAddr>() {
         let ip = peer.to_string();
-        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(previous) => format!("{previous}, {ip}"),
             None => ip,
         };
         if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert("x-forwarded-for", value);
+            headers.insert(X_FORWARDED_FOR, value);
         }
     }
     if let Some(host) = original_host {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
     let proto = if extensions.get::<Tls>().is_some() {
         "https"
     } else {
         "http"
     };
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
 }
 
 /// Marks a request that arrived over TLS (in its extensions).
