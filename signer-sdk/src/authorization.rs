@@ -5,8 +5,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
+use crate::bytes::{split_byte, split_once_byte, trim_space_tab};
 use crate::canonical::headers::is_valid_signed_name;
-use crate::date::{AmzDate, DateStamp};
+#[cfg(doc)]
+use crate::date::AmzDate;
+use crate::date::DateStamp;
 use crate::error::AuthParseError;
 use crate::signing_key::Signature;
 use crate::string_to_sign::ALGORITHM;
@@ -55,19 +58,18 @@ impl<'a> Authorization<'a> {
                 max: MAX_AUTHORIZATION_LEN,
             });
         }
-        let value = value.trim_matches([' ', '\t']);
+        let value = trim_space_tab(value);
         if value.is_empty() {
             return Err(AuthParseError::Empty);
         }
-        let (algorithm, params) = value.split_once(' ').unwrap_or((value, ""));
+        let (algorithm, params) = split_once_byte(value, b' ').unwrap_or((value, ""));
         if algorithm != ALGORITHM {
             return Err(AuthParseError::UnsupportedAlgorithm(clip(algorithm)));
         }
         let (mut credential, mut signed, mut signature) = (None, None, None);
-        for piece in params.split(',') {
-            let piece = piece.trim_matches([' ', '\t']);
-            let (name, val) = piece
-                .split_once('=')
+        for piece in split_byte(params, b',') {
+            let piece = trim_space_tab(piece);
+            let (name, val) = split_once_byte(piece, b'=')
                 .ok_or_else(|| AuthParseError::MalformedParameter(clip(piece)))?;
             let slot = match name {
                 "Credential" => &mut credential,
@@ -215,7 +217,7 @@ pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
         return Err(bad("the list is empty"));
     }
     let mut prev: Option<&str> = None;
-    for (i, name) in list.split(';').enumerate() {
+    for (i, name) in split_byte(list, b';').enumerate() {
         if i >= MAX_SIGNED_HEADERS {
             return Err(bad("more than 64 headers are signed"));
         }
@@ -236,14 +238,9 @@ pub(crate) fn parse_signature(text: &str) -> Result<Signature, AuthParseError> {
     Signature::from_hex(text).ok_or_else(|| AuthParseError::InvalidSignature(clip(text)))
 }
 
+/// A real `YYYYMMDD` (as [`AmzDate::parse`] accepts it at midnight), kept as it is written.
 fn parse_scope_date(date: &str) -> Option<DateStamp> {
-    if date.len() != 8 {
-        return None;
-    }
-    let mut full = *b"00000000T000000Z";
-    full[..8].copy_from_slice(date.as_bytes());
-    let full = std::str::from_utf8(&full).ok()?;
-    AmzDate::parse(full).ok().map(AmzDate::date_stamp)
+    DateStamp::parse(date)
 }
 
 fn is_field(s: &str) -> bool {

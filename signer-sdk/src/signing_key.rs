@@ -214,13 +214,17 @@ pub(crate) fn decode_hex(text: &[u8], out: &mut [u8]) -> bool {
     if text.len() != out.len() * 2 {
         return false;
     }
+    // Without a branch per digit: a non-digit's NOT_HEX shows in the high bits of `seen`.
+    let mut seen = 0u8;
     for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        match (hex_val(pair[0]), hex_val(pair[1])) {
-            (Some(hi), Some(lo)) => *slot = hi << 4 | lo,
-            _ => return false,
-        }
+        let (hi, lo) = (
+            HEX_VALUES[usize::from(pair[0])],
+            HEX_VALUES[usize::from(pair[1])],
+        );
+        seen |= hi | lo;
+        *slot = hi << 4 | lo;
     }
-    true
+    seen & 0xf0 == 0
 }
 
 pub(crate) fn hex_val(c: u8) -> Option<u8> {

@@ -13,6 +13,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::bytes::{find_byte, split_once_byte};
 use crate::signing_key::{hex_bytes, hex_str};
 
 pub use headers::{UNSIGNED_BY_DEFAULT, is_token};
@@ -45,8 +46,11 @@ impl<'a> Request<'a> {
     /// A request for `method` and the request target `path_and_query` (origin form, e.g.
     /// `/a/b?x=1`). A `#fragment` is dropped, as HTTP clients never send it.
     pub fn new(method: &'a str, path_and_query: &'a str) -> Self {
-        let target = path_and_query.split('#').next().unwrap_or("");
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let target = match find_byte(path_and_query.as_bytes(), b'#') {
+            Some(end) => path_and_query.get(..end).unwrap_or(""),
+            None => path_and_query,
+        };
+        let (path, query) = split_once_byte(target, b'?').unwrap_or((target, ""));
         Self {
             method,
             path,

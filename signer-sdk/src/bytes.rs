@@ -1,0 +1,156 @@
+//! Byte-level searching and splitting on one ASCII byte, for the short texts of a request
+//! (`Authorization` values, signed-header lists, request targets).
+//!
+//! `str::split`/`split_once` with a `char` go through the generic pattern machinery, whose
+//! setup costs more than the search itself on texts this short. Every separator here is ASCII,
+//! so each cut is a `char` boundary.
+
+/// `0x01` in every byte of a `u64`.
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+/// `0x80` in every byte of a `u64`.
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Position of the first `needle` in `hay`, eight bytes at a time.
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    let pattern = ONES * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // A byte of `x` is zero where `chunk` holds `needle`; the lowest flagged byte is
+        // always a real match (a false flag can only follow a real one).
+        let x = u64::from_le_bytes(word) ^ pattern;
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(offset + (zero.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| offset + i)
+}
+
+/// `text` cut at its first `sep`: the part before and the part after it.
+pub(crate) fn split_once_byte(text: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = find_byte(text.as_bytes(), sep)?;
+    Some((text.get(..i)?, text.get(i + 1..)?))
+}
+
+/// The pieces of `text` between `sep` bytes, as `str::split` with an ASCII `char` gives them.
+pub(crate) fn split_byte(text: &str, sep: u8) -> SplitByte<'_> {
+    SplitByte {
+        rest: Some(text),
+        sep,
+    }
+}
+
+/// Iterator of [`split_byte`].
+pub(crate) struct SplitByte<'a> {
+    rest: Option<&'a str>,
+    sep: u8,
+}
+
+impl<'a> Iterator for SplitByte<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match split_once_byte(rest, self.sep) {
+            Some((piece, after)) => {
+                self.rest = Some(after);
+                Some(piece)
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+/// `text` without leading and trailing spaces and tabs.
+pub(crate) fn trim_space_tab(text: &str) -> &str {
+    let b = text.as_bytes();
+    let blank = |c: &u8| matches!(c, b' ' | b'\t');
+    let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !blank(c)).map_or(start, |i| i + 1);
+    text.get(start..end).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_byte_agrees_with_a_plain_search() {
+        let texts = [
+            "",
+            "a",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgh;",
+            ";;;;;;;;;;",
+            "\u{80}\u{ff};x;",
+            "0123456789abcdef0123456789abcdef;",
+            "x\u{1}\u{fe}\u{3b}\u{bb};",
+        ];
+        for text in texts {
+            for start in 0..=text.len() {
+                let hay = &text.as_bytes()[start..];
+                for needle in [b';', b'x', 0, 0x3b ^ 0x80, 0xbb, 1, 0xff] {
+                    let plain = hay.iter().position(|&b| b == needle);
+                    assert_eq!(
+                        find_byte(hay, needle),
+                        plain,
+                        "{text:?}[{start}..] {needle}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_byte_agrees_with_str_split() {
+        for text in [
+            "",
+            ";",
+            "a",
+            "a;b",
+            ";a;;b;",
+            "host;x-amz-date;x-amz-meta-long-name",
+        ] {
+            let ours: Vec<&str> = split_byte(text, b';').collect();
+            let std: Vec<&str> = text.split(';').collect();
+            assert_eq!(ours, std, "{text:?}");
+            assert_eq!(
+                split_once_byte(text, b';'),
+                text.split_once(';'),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trims_spaces_and_tabs_only() {
+        for text in [
+            "",
+            " ",
+            "\t \t",
+            " a ",
+            "\ta b\t",
+            "a",
+            "\u{a0}a\u{a0}",
+            "\r a \n",
+        ] {
+            assert_eq!(
+                trim_space_tab(text),
+                text.trim_matches([' ', '\t']),
+                "{text:?}"
+            );
+        }
+    }
+}
