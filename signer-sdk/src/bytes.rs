@@ -34,6 +34,22 @@ pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
         .map(|i| offset + i)
 }
 
+/// Does `hay` hold a byte below `limit` (at most 128)? Eight bytes at a time.
+pub(crate) fn has_byte_below(hay: &[u8], limit: u8) -> bool {
+    debug_assert!(limit <= 128);
+    let subtrahend = ONES * u64::from(limit);
+    let mut chunks = hay.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if x.wrapping_sub(subtrahend) & !x & HIGHS != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b < limit)
+}
+
 /// `text` cut at its first `sep`: the part before and the part after it.
 pub(crate) fn split_once_byte(text: &str, sep: u8) -> Option<(&str, &str)> {
     let i = find_byte(text.as_bytes(), sep)?;
@@ -108,6 +124,27 @@ mod tests {
                         plain,
                         "{text:?}[{start}..] {needle}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn has_byte_below_agrees_with_a_plain_search() {
+        let texts: [&[u8]; 6] = [
+            b"",
+            b"application/json",
+            b"9f1c2a7e-41b5-4d1e-9a3f-2b8c6d0e1f42",
+            b"abcdefgh abcdefgh",
+            b"\x80\x81\xa0\xff\xff\xff\xff\xff\xff\x7f!",
+            b"!!!!!!!!!!!!!!!!\t",
+        ];
+        for text in texts {
+            for start in 0..=text.len() {
+                let hay = &text[start..];
+                for limit in [0, 1, b' ', b'!', b'"', 0x7f, 0x80] {
+                    let plain = hay.iter().any(|&b| b < limit);
+                    assert_eq!(has_byte_below(hay, limit), plain, "{hay:?} {limit}");
                 }
             }
         }

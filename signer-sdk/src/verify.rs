@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
-use crate::authorization::{Authorization, Credential, MAX_SIGNED_HEADERS};
+use crate::authorization::{Authorization, Credential};
 use crate::bytes::split_byte;
 use crate::canonical::headers::{push_header, push_value};
 use crate::canonical::query::{QueryReading, canonical_query};
@@ -150,13 +150,13 @@ pub struct Pending<'r> {
     declared: Option<&'r str>,
     /// The first `x-amz-security-token` header, read in `begin`.
     token: Option<&'r str>,
-    /// The signed request headers, found in `begin`: (position of the name in the signed-headers
-    /// list, position of the header in the request), sorted, so each name's values are in order.
-    matched: SmallVec<[(u8, usize); 12]>,
 }
 
-// A signed name's position is a bit of a `u64` in `check_signed_headers`.
-const _: () = assert!(MAX_SIGNED_HEADERS <= 64);
+/// Is the request header `name` the signed name `signed` (lowercase)? Length first: most
+/// names differ in it.
+fn same_name(name: &str, signed: &str) -> bool {
+    name.len() == signed.len() && name.eq_ignore_ascii_case(signed)
+}
 
 /// One header `begin` reads: its first value, and whether it is repeated.
 #[derive(Clone, Copy, Default)]
@@ -326,7 +326,6 @@ impl Verifier {
             stamp,
             declared,
             token: scan.token,
-            matched: SmallVec::new(),
         };
         if let PayloadClaim::Streaming(mode) = claim {
             if pending.location() == SignatureLocation::Query {
@@ -337,7 +336,7 @@ impl Verifier {
         pending.check_scope()?;
         let amz_check = scan.other_amz
             || (pending.location() == SignatureLocation::Query && scan.date.first.is_some());
-        pending.matched = pending.check_signed_headers(amz_check)?;
+        pending.check_signed_headers(amz_check)?;
         pending.check_time(AmzDate::from_system_time(now))?;
         Ok(pending)
     }
@@ -387,7 +386,10 @@ impl Verifier {
                 };
                 let date = AmzDate::parse(text).map_err(VerifyError::InvalidDateHeader)?;
                 // A timestamp that parses is its own rendering.
-                let stamp = text.as_bytes().try_into().unwrap_or(date.to_bytes());
+                let stamp = text
+                    .as_bytes()
+                    .try_into()
+                    .unwrap_or_else(|_| date.to_bytes());
                 Ok((Auth::Header(auth, date), stamp))
             }
             (None, _, true) => {
@@ -642,16 +644,23 @@ impl<'r> Pending<'r> {
 
     /// Checks that `host` (and `x-amz-date` in the header form) is signed, that every signed
     /// header is present, and, when `amz_check` (see [`HeaderScan::other_amz`]), that no
-    /// `x-amz-*` header is unsigned. Returns the signed headers found on the way (`matched`).
-    fn check_signed_headers(
-        &self,
-        amz_check: bool,
-    ) -> Result<SmallVec<[(u8, usize); 12]>, VerifyError> {
+    /// `x-amz-*` header is unsigned.
+    fn check_signed_headers(&self, amz_check: bool) -> Result<(), VerifyError> {
         let (signed, location) = (self.signed_headers(), self.location());
-        let names: SmallVec<[&str; 16]> = split_byte(signed, b';').collect();
+        let list = self.req.header_list();
+        // One walk over the list: the required names, and the first name without a header.
+        let (mut host, mut date, mut missing) = (false, false, None);
+        for name in split_byte(signed, b';') {
+            host |= name == "host";
+            date |= name == "x-amz-date";
+            if missing.is_none() && !list.iter().any(|(n, _)| same_name(n, name)) {
+                missing = Some(name);
+            }
+        }
         let date_required = location == SignatureLocation::Header;
-        for (name, needed) in [("host", true), ("x-amz-date", date_required)] {
-            if needed && !names.contains(&name) {
+        for (name, needed, signed_it) in [("host", true, host), ("x-amz-date", date_required, date)]
+        {
+            if needed && !signed_it {
                 return Err(VerifyError::RequiredHeaderNotSigned {
                     location,
                     required: name,
@@ -659,33 +668,21 @@ impl<'r> Pending<'r> {
                 });
             }
         }
-        // Each header against each signed name: bit `j` of `found` is set once the `j`th name
-        // has a header (a list holds at most 64 names).
-        let mut found = 0u64;
-        let mut matched = SmallVec::new();
-        for (i, &(name, _)) in self.req.header_list().iter().enumerate() {
-            let same = |n: &&str| n.len() == name.len() && n.eq_ignore_ascii_case(name);
-            if let Some(j) = names.iter().position(same) {
-                found |= 1 << j;
-                matched.push((j as u8, i));
-            }
-        }
-        if let Some(name) = names.get((!found).trailing_zeros() as usize) {
+        if let Some(name) = missing {
             return Err(VerifyError::SignedHeaderMissing {
                 location,
-                name: (*name).to_owned(),
+                name: name.to_owned(),
             });
         }
-        matched.sort_unstable();
         if !amz_check {
-            return Ok(matched);
+            return Ok(());
         }
         let mut unsigned: Vec<String> = Vec::new();
         for (name, _) in self.req.header_list() {
             if !is_amz(name) {
                 continue;
             }
-            if is_allowed_unsigned(name) || names.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            if is_allowed_unsigned(name) || split_byte(signed, b';').any(|s| same_name(name, s)) {
                 continue;
             }
             let lower = name.to_ascii_lowercase();
@@ -694,7 +691,7 @@ impl<'r> Pending<'r> {
             }
         }
         if unsigned.is_empty() {
-            Ok(matched)
+            Ok(())
         } else {
             Err(VerifyError::UnsignedAmzHeaders(unsigned))
         }
@@ -731,11 +728,7 @@ impl<'r> Pending<'r> {
         let (method, path, query, signed) =
             (req.method(), req.path(), req.query(), self.signed_headers());
         let list = req.header_list();
-        let values: usize = self
-            .matched
-            .iter()
-            .map(|&(_, i)| list.get(i).map_or(0, |(_, v)| v.len() + 1))
-            .sum();
+        let values: usize = list.iter().map(|(_, v)| v.len() + 1).sum();
         // Room for some encoding of the path and query and for a 64-digit payload line.
         let mut text = String::with_capacity(
             method.len() + path.len() + query.len() + 2 * signed.len() + values + 128,
@@ -747,17 +740,18 @@ impl<'r> Pending<'r> {
         let skip = self.location() == SignatureLocation::Query;
         canonical_query(query, QueryReading::PlusIsSpace, skip, &mut text);
         text.push('\n');
-        let mut matched = self.matched.iter().peekable();
-        for (j, name) in split_byte(signed, b';').enumerate() {
+        // Each signed name with its values in order of appearance (every name has one at
+        // least: `begin` checked).
+        for name in split_byte(signed, b';') {
             text.push_str(name);
             text.push(':');
             let mut first = true;
-            while let Some(&(_, i)) = matched.next_if(|(k, _)| usize::from(*k) == j) {
+            for (_, value) in list.iter().filter(|(n, _)| same_name(n, name)) {
                 if !first {
                     text.push(',');
                 }
                 first = false;
-                push_value(list.get(i).map_or("", |(_, v)| v), &mut text);
+                push_value(value, &mut text);
             }
             text.push('\n');
         }
