@@ -288,6 +288,75 @@ mod tests {
         assert_eq!(a.to_string(), GOOD);
     }
 
+    /// The list check as it was written before it became one pass over the bytes.
+    fn reference_check(list: &str) -> Result<&str, AuthParseError> {
+        let bad = |reason| AuthParseError::InvalidSignedHeaders {
+            value: clip(list),
+            reason,
+        };
+        if list.is_empty() {
+            return Err(bad("the list is empty"));
+        }
+        let mut prev: Option<&str> = None;
+        for (i, name) in list.split(';').enumerate() {
+            if i >= MAX_SIGNED_HEADERS {
+                return Err(bad("more than 64 headers are signed"));
+            }
+            if !crate::canonical::headers::is_valid_signed_name(name) {
+                return Err(bad(
+                    "each name must be a lowercase header name, separated by `;`",
+                ));
+            }
+            if prev.is_some_and(|p| p >= name) {
+                return Err(bad("names must be sorted and unique"));
+            }
+            prev = Some(name);
+        }
+        Ok(list)
+    }
+
+    #[test]
+    fn signed_headers_check_gives_the_reference_reason() {
+        let names: Vec<String> = (0..70).map(|i| format!("h{i:02}")).collect();
+        let mut lists: Vec<String> = [
+            "",
+            ";",
+            "host",
+            "host;",
+            ";host",
+            "host;;x-amz-date",
+            "host;x-amz-date",
+            "x-amz-date;host",
+            "host;host",
+            "Host;x-amz-date",
+            "host;X",
+            "a b;c",
+            "a;b;a",
+            "a;b;B",
+            "a;b;c\u{e4}",
+            "\u{e4}",
+            "a;ab;abc",
+            "abc;ab",
+            "a\t",
+            "a;b;",
+        ]
+        .map(String::from)
+        .to_vec();
+        for n in [63, 64, 65, 70] {
+            lists.push(names[..n].join(";"));
+        }
+        lists.push(format!("{};", names[..64].join(";")));
+        lists.push(format!("{};B", names[..63].join(";")));
+        lists.push(format!("{};h00", names[..64].join(";")));
+        for list in &lists {
+            assert_eq!(
+                check_signed_headers(list),
+                reference_check(list),
+                "{list:?}"
+            );
+        }
+    }
+
     #[test]
     fn accepts_commas_without_spaces() {
         let tight = GOOD.replace(", ", ",");
