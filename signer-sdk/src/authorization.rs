@@ -24,6 +24,9 @@ pub const MAX_SIGNED_HEADERS: usize = 64;
 const RENDERED_OVERHEAD: usize =
     ALGORITHM.len() + " Credential=".len() + ", SignedHeaders=".len() + ", Signature=".len();
 
+/// The canonical rendering up to the credential.
+const CANONICAL_PREFIX: &str = "AWS4-HMAC-SHA256 Credential=";
+
 /// A parsed `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
 ///
 /// `Display` renders the canonical form (`, ` between parameters); parsing accepts `,` with
@@ -52,6 +55,9 @@ impl<'a> Authorization<'a> {
     /// # Errors
     /// An [`AuthParseError`] naming the part that is wrong.
     pub fn parse(value: &'a str) -> Result<Self, AuthParseError> {
+        if let Some(parsed) = Self::parse_canonical(value) {
+            return Ok(parsed);
+        }
         if value.len() > MAX_AUTHORIZATION_LEN {
             return Err(AuthParseError::TooLong {
                 len: value.len(),
@@ -98,6 +104,30 @@ impl<'a> Authorization<'a> {
             });
         }
         Ok(parsed)
+    }
+
+    /// The canonical rendering (what signers send), read without the general splitting:
+    /// `None` for any other text, which the general parser then reads (and reports on).
+    ///
+    /// Whatever this accepts, the general parser reads the same way: the three values are
+    /// valid, so none holds a `,` or starts or ends with a space or tab.
+    fn parse_canonical(value: &'a str) -> Option<Self> {
+        if value.len() > MAX_AUTHORIZATION_LEN {
+            return None;
+        }
+        let rest = value.strip_prefix(CANONICAL_PREFIX)?;
+        let (credential, rest) = split_once_byte(rest, b',')?;
+        let (signed, signature) = split_once_byte(rest.strip_prefix(" SignedHeaders=")?, b',')?;
+        let signature = signature.strip_prefix(" Signature=")?;
+        let rendered = RENDERED_OVERHEAD + credential.len() + signed.len() + 64;
+        if rendered > MAX_AUTHORIZATION_LEN {
+            return None;
+        }
+        Some(Self {
+            credential: Credential::parse(Cow::Borrowed(credential)).ok()?,
+            signed_headers: Cow::Borrowed(check_signed_headers(signed).ok()?),
+            signature: parse_signature(signature).ok()?,
+        })
     }
 
     /// The credential.
@@ -355,6 +385,45 @@ mod tests {
                 "{list:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_canonical_prefix_names_the_algorithm() {
+        assert_eq!(CANONICAL_PREFIX, format!("{ALGORITHM} Credential="));
+    }
+
+    #[test]
+    fn the_canonical_fast_path_reads_as_the_general_parser() {
+        let general = |v: &str| {
+            // The general parser alone: the same text with a leading space (trimmed by it,
+            // refused by the fast path).
+            Authorization::parse(&format!(" {v}")).map(|a| a.to_string())
+        };
+        let cases = [
+            GOOD.to_owned(),
+            GOOD.replace(", ", ","),
+            GOOD.replace(", Signature", " , Signature"),
+            GOOD.replace("aws4_request,", "aws4_request ,"),
+            GOOD.replace("x-amz-date,", "x-amz-date\t,"),
+            format!("{GOOD} "),
+            format!("{GOOD}0"),
+            GOOD.replace("SignedHeaders", "Signature"),
+            GOOD.replace("host;", "host;host;"),
+            GOOD.replace("AKIDEXAMPLE", ""),
+            GOOD.replace("20150830", "20150230"),
+            format!("{GOOD}, Extra=1"),
+        ];
+        for case in &cases {
+            assert_eq!(
+                Authorization::parse(case).map(|a| a.to_string()),
+                general(case),
+                "{case}"
+            );
+            if let Some(fast) = Authorization::parse_canonical(case) {
+                assert_eq!(Ok(fast.to_string()), general(case), "{case}");
+            }
+        }
+        assert!(Authorization::parse_canonical(GOOD).is_some());
     }
 
     #[test]

@@ -50,6 +50,36 @@ pub(crate) fn has_byte_below(hay: &[u8], limit: u8) -> bool {
     chunks.remainder().iter().any(|&b| b < limit)
 }
 
+/// `a == b` ignoring ASCII case (as `eq_ignore_ascii_case`), eight bytes at a time.
+pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut xs, mut ys) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in xs.by_ref().zip(ys.by_ref()) {
+        if lower_word(x) != lower_word(y) {
+            return false;
+        }
+    }
+    lower_word(xs.remainder()) == lower_word(ys.remainder())
+}
+
+/// Up to eight bytes as a word (zero-padded), ASCII upper-case letters made lower-case.
+fn lower_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    if let Some(head) = word.get_mut(..bytes.len()) {
+        head.copy_from_slice(bytes);
+    }
+    let x = u64::from_le_bytes(word);
+    // Per byte, on its low seven bits (no carry leaves a byte): the high bit of `ge_a` is set
+    // from `A` up, that of `gt_z` past `Z`; bytes with the high bit set are not ASCII.
+    let low = x & !HIGHS;
+    let ge_a = low + ONES * u64::from(0x80 - b'A');
+    let gt_z = low + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = ge_a & !gt_z & !x & HIGHS;
+    x | upper >> 2
+}
+
 /// `text` cut at its first `sep`: the part before and the part after it.
 pub(crate) fn split_once_byte(text: &str, sep: u8) -> Option<(&str, &str)> {
     let i = find_byte(text.as_bytes(), sep)?;
@@ -146,6 +176,52 @@ mod tests {
                     let plain = hay.iter().any(|&b| b < limit);
                     assert_eq!(has_byte_below(hay, limit), plain, "{hay:?} {limit}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn eq_ignore_case_agrees_with_the_standard_one() {
+        let words: [&[u8]; 14] = [
+            b"",
+            b"a",
+            b"A",
+            b"@",
+            b"`",
+            b"[",
+            b"{",
+            b"Z",
+            b"z",
+            b"x-amz-date",
+            b"X-Amz-Date",
+            b"x-amz-content-sha256",
+            b"X-AMZ-CONTENT-SHA256",
+            b"\xc1\xe1\xda\xfa\x41\x61\x5a\x7a\xc1",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    eq_ignore_case(a, b),
+                    a.eq_ignore_ascii_case(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        for x in 0..=255u8 {
+            for y in 0..=255u8 {
+                let (a, b) = (
+                    [b'k', x, b'-', y, 0, 1, 2, 3, 4],
+                    [b'K', y, b'-', x, 0, 1, 2, 3, 4],
+                );
+                assert_eq!(
+                    eq_ignore_case(&a, &b),
+                    a.eq_ignore_ascii_case(&b),
+                    "{x} {y}"
+                );
+                assert_eq!(
+                    eq_ignore_case(&a[..3], &b[..3]),
+                    a[..3].eq_ignore_ascii_case(&b[..3])
+                );
             }
         }
     }

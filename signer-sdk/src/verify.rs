@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
 use crate::authorization::{Authorization, Credential};
-use crate::bytes::split_byte;
+use crate::bytes::{eq_ignore_case, split_byte};
 use crate::canonical::headers::{push_header, push_value};
 use crate::canonical::query::{QueryReading, canonical_query};
 use crate::canonical::uri::canonical_uri;
@@ -155,7 +155,7 @@ pub struct Pending<'r> {
 /// Is the request header `name` the signed name `signed` (lowercase)? Length first: most
 /// names differ in it.
 fn same_name(name: &str, signed: &str) -> bool {
-    name.len() == signed.len() && name.eq_ignore_ascii_case(signed)
+    name.len() == signed.len() && eq_ignore_case(name.as_bytes(), signed.as_bytes())
 }
 
 /// One header `begin` reads: its first value, and whether it is repeated.
@@ -203,15 +203,15 @@ impl<'r> HeaderScan<'r> {
         let mut scan = Self::default();
         for &(name, value) in req.header_list() {
             if !is_amz(name) {
-                if name.eq_ignore_ascii_case("authorization") {
+                if same_name(name, "authorization") {
                     scan.authorization.add(value);
                 }
-            } else if name.eq_ignore_ascii_case("x-amz-date") {
+            } else if same_name(name, "x-amz-date") {
                 scan.date.add(value);
-            } else if name.eq_ignore_ascii_case("x-amz-content-sha256") {
+            } else if same_name(name, "x-amz-content-sha256") {
                 scan.content_sha256.add(value);
             } else {
-                if name.eq_ignore_ascii_case("x-amz-security-token") && scan.token.is_none() {
+                if same_name(name, "x-amz-security-token") && scan.token.is_none() {
                     scan.token = Some(value);
                 }
                 scan.other_amz |= !is_allowed_unsigned(name);
