@@ -50,27 +50,37 @@ pub(crate) fn has_byte_below(hay: &[u8], limit: u8) -> bool {
     chunks.remainder().iter().any(|&b| b < limit)
 }
 
-/// `a == b` ignoring ASCII case (as `eq_ignore_ascii_case`), eight bytes at a time.
+/// `a == b` ignoring ASCII case (as `eq_ignore_ascii_case`), eight bytes at a time (the last
+/// word overlapping the one before it).
 pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (mut xs, mut ys) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (x, y) in xs.by_ref().zip(ys.by_ref()) {
-        if lower_word(x) != lower_word(y) {
+    if a.len() < 8 {
+        return a.eq_ignore_ascii_case(b);
+    }
+    let same_word = |at: usize| match (word_at(a, at), word_at(b, at)) {
+        (Some(x), Some(y)) => lower_word(x) == lower_word(y),
+        _ => false,
+    };
+    let mut at = 0;
+    while at + 8 < a.len() {
+        if !same_word(at) {
             return false;
         }
+        at += 8;
     }
-    lower_word(xs.remainder()) == lower_word(ys.remainder())
+    same_word(a.len() - 8)
 }
 
-/// Up to eight bytes as a word (zero-padded), ASCII upper-case letters made lower-case.
-fn lower_word(bytes: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    if let Some(head) = word.get_mut(..bytes.len()) {
-        head.copy_from_slice(bytes);
-    }
-    let x = u64::from_le_bytes(word);
+/// The eight bytes from `at` as a little-endian word.
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let word = bytes.get(at..)?.first_chunk::<8>()?;
+    Some(u64::from_le_bytes(*word))
+}
+
+/// `x` with the ASCII upper-case letters among its bytes made lower-case.
+fn lower_word(x: u64) -> u64 {
     // Per byte, on its low seven bits (no carry leaves a byte): the high bit of `ge_a` is set
     // from `A` up, that of `gt_z` past `Z`; bytes with the high bit set are not ASCII.
     let low = x & !HIGHS;
@@ -209,19 +219,15 @@ mod tests {
         }
         for x in 0..=255u8 {
             for y in 0..=255u8 {
-                let (a, b) = (
-                    [b'k', x, b'-', y, 0, 1, 2, 3, 4],
-                    [b'K', y, b'-', x, 0, 1, 2, 3, 4],
-                );
-                assert_eq!(
-                    eq_ignore_case(&a, &b),
-                    a.eq_ignore_ascii_case(&b),
-                    "{x} {y}"
-                );
-                assert_eq!(
-                    eq_ignore_case(&a[..3], &b[..3]),
-                    a[..3].eq_ignore_ascii_case(&b[..3])
-                );
+                let mut a = *b"k-0123456789abcdefgh";
+                let mut b = *b"K-0123456789ABCDEFGH";
+                for at in [1, 7, 8, 15, 19] {
+                    (a[at], b[at]) = (x, y);
+                    for len in [3, 8, 9, 16, 17, 20] {
+                        let (a, b) = (&a[..len], &b[..len]);
+                        assert_eq!(eq_ignore_case(a, b), a.eq_ignore_ascii_case(b), "{x} {y}");
+                    }
+                }
             }
         }
     }
