@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use crate::bytes::{split_byte, split_once_byte, trim_space_tab};
+use crate::bytes::{find_byte, split_byte, split_once_byte, trim_space_tab};
 use crate::canonical::headers::is_lower_tchar;
 #[cfg(doc)]
 use crate::date::AmzDate;
@@ -166,26 +166,29 @@ impl<'a> Credential<'a> {
             value: clip(&text),
             reason,
         };
+        // The first four `/`, then the last part: exactly `aws4_request`, which holds none.
+        let five_parts = || bad("it must have exactly five `/`-separated parts");
+        let bytes = text.as_bytes();
         let mut cuts = [0usize; 4];
-        let mut n = 0;
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'/' {
-                if n == 4 {
-                    return Err(bad("it must have exactly five `/`-separated parts"));
-                }
-                cuts[n] = i;
-                n += 1;
-            }
+        let mut from = 0;
+        for cut in &mut cuts {
+            let at = bytes
+                .get(from..)
+                .and_then(|rest| find_byte(rest, b'/'))
+                .ok_or_else(five_parts)?;
+            *cut = from + at;
+            from = *cut + 1;
         }
-        if n != 4 {
-            return Err(bad("it must have exactly five `/`-separated parts"));
+        let last = text.get(from..).unwrap_or_default();
+        if last != "aws4_request" {
+            if find_byte(last.as_bytes(), b'/').is_some() {
+                return Err(five_parts());
+            }
+            return Err(bad("the last part must be `aws4_request`"));
         }
         let id = 0..cuts[0];
         let region = cuts[1] + 1..cuts[2];
         let service = cuts[2] + 1..cuts[3];
-        if &text[cuts[3] + 1..] != "aws4_request" {
-            return Err(bad("the last part must be `aws4_request`"));
-        }
         if !is_field(&text[id.clone()]) {
             return Err(bad("the access key id is empty or has invalid characters"));
         }
@@ -383,6 +386,78 @@ mod tests {
                 check_signed_headers(list),
                 reference_check(list),
                 "{list:?}"
+            );
+        }
+    }
+
+    /// The credential parser as it was written before it searched with `find_byte`.
+    fn reference_credential(text: &str) -> Result<Credential<'_>, AuthParseError> {
+        let bad = |reason| AuthParseError::InvalidCredential {
+            value: clip(text),
+            reason,
+        };
+        let mut cuts = [0usize; 4];
+        let mut n = 0;
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'/' {
+                if n == 4 {
+                    return Err(bad("it must have exactly five `/`-separated parts"));
+                }
+                cuts[n] = i;
+                n += 1;
+            }
+        }
+        if n != 4 {
+            return Err(bad("it must have exactly five `/`-separated parts"));
+        }
+        let (id, region, service) = (0..cuts[0], cuts[1] + 1..cuts[2], cuts[2] + 1..cuts[3]);
+        if &text[cuts[3] + 1..] != "aws4_request" {
+            return Err(bad("the last part must be `aws4_request`"));
+        }
+        if !is_field(&text[id.clone()]) {
+            return Err(bad("the access key id is empty or has invalid characters"));
+        }
+        let date = parse_scope_date(&text[cuts[0] + 1..cuts[1]])
+            .ok_or_else(|| bad("the date must be a real YYYYMMDD"))?;
+        if !is_field(&text[region.clone()]) || !is_field(&text[service.clone()]) {
+            return Err(bad("region and service must be non-empty printable text"));
+        }
+        Ok(Credential {
+            text: Cow::Borrowed(text),
+            date,
+            id,
+            region,
+            service,
+        })
+    }
+
+    #[test]
+    fn credential_parse_gives_the_reference_result() {
+        let cases = [
+            "AKID/20150830/us-east-1/service/aws4_request",
+            "AKID/20150830/us-east-1/service/aws4_request/",
+            "AKID/20150830/us-east-1/service/aws4_request/x",
+            "AKID/20150830/us-east-1/service/aws4_requesT",
+            "AKID/20150830/us-east-1/service/aws4/request",
+            "AKID/20150830/us-east-1/service",
+            "AKID/20150830/us-east-1/service/",
+            "/20150830/us-east-1/service/aws4_request",
+            "AKID/2015083/us-east-1/service/aws4_request",
+            "AKID/20150230/us-east-1/service/aws4_request",
+            "AKID/20150830//service/aws4_request",
+            "AKID/20150830/us east/service/aws4_request",
+            "AK,ID/20150830/r/s/aws4_request",
+            "AKID/20150830/r/s\u{e4}/aws4_request",
+            "",
+            "////",
+            "/////",
+            "a/b/c/d/e/f/g/aws4_request",
+        ];
+        for case in cases {
+            assert_eq!(
+                Credential::parse(Cow::Borrowed(case)),
+                reference_credential(case),
+                "{case}"
             );
         }
     }

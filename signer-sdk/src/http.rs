@@ -54,13 +54,14 @@ pub fn sign_request<B>(
 /// as `host`. Header values that are not UTF-8 are left out (a signed one then fails as missing).
 pub fn request_view(parts: &http::request::Parts) -> Request<'_> {
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut view = Request::new(parts.method.as_str(), target);
+    // Sized once: every header, and the host from the authority.
+    let mut view = Request::with_capacity(parts.method.as_str(), target, parts.headers.len() + 1);
     if let (false, Some(authority)) = (parts.headers.contains_key(HOST), parts.uri.authority()) {
-        view = view.header("host", authority.as_str());
+        view.push_header("host", authority.as_str());
     }
     for (name, value) in &parts.headers {
         if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
-            view = view.header(name.as_str(), value);
+            view.push_header(name.as_str(), value);
         }
     }
     view

@@ -46,6 +46,11 @@ impl<'a> Request<'a> {
     /// A request for `method` and the request target `path_and_query` (origin form, e.g.
     /// `/a/b?x=1`). A `#fragment` is dropped, as HTTP clients never send it.
     pub fn new(method: &'a str, path_and_query: &'a str) -> Self {
+        Self::with_capacity(method, path_and_query, 8)
+    }
+
+    /// As [`Request::new`], with room for `headers` headers.
+    pub(crate) fn with_capacity(method: &'a str, path_and_query: &'a str, headers: usize) -> Self {
         let target = match find_byte(path_and_query.as_bytes(), b'#') {
             Some(end) => path_and_query.get(..end).unwrap_or(""),
             None => path_and_query,
@@ -55,8 +60,14 @@ impl<'a> Request<'a> {
             method,
             path,
             query,
-            headers: Vec::with_capacity(8),
+            headers: Vec::with_capacity(headers),
         }
+    }
+
+    /// Adds a header in place.
+    #[cfg(feature = "http")]
+    pub(crate) fn push_header(&mut self, name: &'a str, value: &'a str) {
+        self.headers.push((name, value));
     }
 
     /// Adds a header (repeat the call for repeated headers).
