@@ -87,6 +87,34 @@ mod tests {
     use crate::credentials::Credentials;
 
     #[test]
+    fn the_view_lists_every_utf8_header_in_order_with_the_authority_as_missing_host() {
+        let req = http::Request::get("https://h2.example:8443/p?q=1")
+            .header("x-a", "1")
+            .header("x-b", &b"\xff"[..])
+            .header("x-a", "2")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let view = request_view(&parts);
+        assert_eq!(
+            (view.method(), view.path(), view.query()),
+            ("GET", "/p", "q=1")
+        );
+        assert_eq!(
+            view.header_list(),
+            [("host", "h2.example:8443"), ("x-a", "1"), ("x-a", "2")]
+        );
+        let req = http::Request::get("/p")
+            .header("Host", "h1.example")
+            .header("x-a", "1")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let view = request_view(&parts);
+        assert_eq!(view.header_list(), [("host", "h1.example"), ("x-a", "1")]);
+    }
+
+    #[test]
     fn signs_in_place_and_adds_host_without_default_port() {
         let signer =
             Signer::new(Credentials::new("AKID", "secret"), "local", "countersign").unwrap();
