@@ -37,17 +37,20 @@ pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
 /// Does `hay` hold a byte below `limit` (at most 128)? Eight bytes at a time.
 pub(crate) fn has_byte_below(hay: &[u8], limit: u8) -> bool {
     debug_assert!(limit <= 128);
+    if hay.len() < 8 {
+        return hay.iter().any(|&b| b < limit);
+    }
     let subtrahend = ONES * u64::from(limit);
-    let mut chunks = hay.chunks_exact(8);
-    for chunk in chunks.by_ref() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        if x.wrapping_sub(subtrahend) & !x & HIGHS != 0 {
+    let below =
+        |at: usize| word_at(hay, at).is_some_and(|x| x.wrapping_sub(subtrahend) & !x & HIGHS != 0);
+    let mut at = 0;
+    while at + 8 < hay.len() {
+        if below(at) {
             return true;
         }
+        at += 8;
     }
-    chunks.remainder().iter().any(|&b| b < limit)
+    below(hay.len() - 8)
 }
 
 /// `a == b` ignoring ASCII case (as `eq_ignore_ascii_case`), eight bytes at a time (the last
