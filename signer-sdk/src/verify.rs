@@ -221,6 +221,16 @@ impl<'r> HeaderScan<'r> {
     }
 }
 
+/// `str::trim`, without its search when the text starts and ends with a visible ASCII
+/// character (every Unicode space is either ASCII or starts and ends with a non-ASCII byte).
+fn trim(text: &str) -> &str {
+    let b = text.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
 /// Does the header name start with `x-amz-` (any case)?
 fn is_amz(name: &str) -> bool {
     name.as_bytes()
@@ -315,7 +325,7 @@ impl Verifier {
             .content_sha256
             .get()
             .map_err(|()| VerifyError::DuplicateHeader("x-amz-content-sha256"))?
-            .map(str::trim);
+            .map(trim);
         let claim = read_payload_claim(declared)?;
         let mut pending = Pending {
             policy: &self.policy,
@@ -382,7 +392,7 @@ impl Verifier {
                 let text = match scan.date.get() {
                     Err(()) => return Err(VerifyError::DuplicateHeader("X-Amz-Date")),
                     Ok(None) => return Err(VerifyError::MissingDate),
-                    Ok(Some(v)) => v.trim(),
+                    Ok(Some(v)) => trim(v),
                 };
                 let date = AmzDate::parse(text).map_err(VerifyError::InvalidDateHeader)?;
                 // A timestamp that parses is its own rendering.
@@ -458,8 +468,11 @@ impl<'r> Pending<'r> {
         body_sha256: Option<&[u8; 32]>,
     ) -> Result<Verified, VerifyError> {
         let claim = self.claim;
-        let payloads = self.payload_lines(claim, body_sha256)?;
-        let payloads: SmallVec<[&str; 2]> = payloads.iter().map(PayloadLine::as_str).collect();
+        let (first, second) = self.payload_lines(claim, body_sha256)?;
+        let payloads: SmallVec<[&str; 2]> = [Some(first.as_str()), second]
+            .into_iter()
+            .flatten()
+            .collect();
         let cred = self.credential();
         let scope = Scope {
             date: cred.date(),
@@ -588,32 +601,30 @@ impl<'r> Pending<'r> {
         }
     }
 
-    /// Candidate payload lines, most likely first.
+    /// Candidate payload lines, most likely first: one, and a second one to try after it.
     fn payload_lines(
         &self,
         claim: PayloadClaim,
         body: Option<&[u8; 32]>,
-    ) -> Result<SmallVec<[PayloadLine<'r>; 2]>, VerifyError> {
+    ) -> Result<(PayloadLine<'r>, Option<&'static str>), VerifyError> {
         let unsigned_ok = self.policy.unsigned_payload == UnsignedPayload::Accept;
-        let mut lines = SmallVec::new();
-        match claim {
+        let line = match claim {
             PayloadClaim::Unsigned if !unsigned_ok => {
                 return Err(VerifyError::UnsignedPayloadRefused);
             }
-            PayloadClaim::Unsigned => lines.push(PayloadLine::Text(UNSIGNED_PAYLOAD)),
-            PayloadClaim::Declared(_) => {
-                lines.push(PayloadLine::Text(self.declared.unwrap_or_default()));
-            }
-            PayloadClaim::Streaming(mode) => lines.push(PayloadLine::Text(mode.content_sha256())),
+            PayloadClaim::Unsigned => PayloadLine::Text(UNSIGNED_PAYLOAD),
+            PayloadClaim::Declared(_) => PayloadLine::Text(self.declared.unwrap_or_default()),
+            PayloadClaim::Streaming(mode) => PayloadLine::Text(mode.content_sha256()),
             PayloadClaim::BodyHash => {
                 let body = body.ok_or(VerifyError::BodyDigestRequired)?;
-                lines.push(PayloadLine::Hex(hex_bytes(body)));
-                if self.location() == SignatureLocation::Query && unsigned_ok {
-                    lines.push(PayloadLine::Text(UNSIGNED_PAYLOAD));
-                }
+                let unsigned = self.location() == SignatureLocation::Query && unsigned_ok;
+                return Ok((
+                    PayloadLine::Hex(hex_bytes(body)),
+                    unsigned.then_some(UNSIGNED_PAYLOAD),
+                ));
             }
-        }
-        Ok(lines)
+        };
+        Ok((line, None))
     }
 
     fn check_scope(&self) -> Result<(), VerifyError> {
@@ -963,5 +974,30 @@ impl<'r> Variant<'r> {
 impl AsRef<SigningKeys> for SigningKeys {
     fn as_ref(&self) -> &SigningKeys {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trim_is_str_trim() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{a0}a",
+            "a\u{a0}",
+            "a\u{3000}",
+            "\u{85}",
+            "\u{1c}a",
+            "a\u{1f}",
+            "\ta\r\n",
+            "ab",
+            "a b",
+        ] {
+            assert_eq!(super::trim(text), text.trim(), "{text:?}");
+        }
     }
 }
