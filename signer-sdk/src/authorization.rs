@@ -5,8 +5,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use crate::canonical::headers::is_valid_signed_name;
-use crate::date::{AmzDate, DateStamp};
+use crate::bytes::{find_byte, split_byte, split_once_byte, trim_space_tab};
+use crate::canonical::headers::is_lower_tchar;
+#[cfg(doc)]
+use crate::date::AmzDate;
+use crate::date::DateStamp;
 use crate::error::AuthParseError;
 use crate::signing_key::Signature;
 use crate::string_to_sign::ALGORITHM;
@@ -20,6 +23,9 @@ pub const MAX_SIGNED_HEADERS: usize = 64;
 /// Length of the canonical rendering apart from the three values.
 const RENDERED_OVERHEAD: usize =
     ALGORITHM.len() + " Credential=".len() + ", SignedHeaders=".len() + ", Signature=".len();
+
+/// The canonical rendering up to the credential.
+const CANONICAL_PREFIX: &str = "AWS4-HMAC-SHA256 Credential=";
 
 /// A parsed `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
 ///
@@ -49,25 +55,27 @@ impl<'a> Authorization<'a> {
     /// # Errors
     /// An [`AuthParseError`] naming the part that is wrong.
     pub fn parse(value: &'a str) -> Result<Self, AuthParseError> {
+        if let Some(parsed) = Self::parse_canonical(value) {
+            return Ok(parsed);
+        }
         if value.len() > MAX_AUTHORIZATION_LEN {
             return Err(AuthParseError::TooLong {
                 len: value.len(),
                 max: MAX_AUTHORIZATION_LEN,
             });
         }
-        let value = value.trim_matches([' ', '\t']);
+        let value = trim_space_tab(value);
         if value.is_empty() {
             return Err(AuthParseError::Empty);
         }
-        let (algorithm, params) = value.split_once(' ').unwrap_or((value, ""));
+        let (algorithm, params) = split_once_byte(value, b' ').unwrap_or((value, ""));
         if algorithm != ALGORITHM {
             return Err(AuthParseError::UnsupportedAlgorithm(clip(algorithm)));
         }
         let (mut credential, mut signed, mut signature) = (None, None, None);
-        for piece in params.split(',') {
-            let piece = piece.trim_matches([' ', '\t']);
-            let (name, val) = piece
-                .split_once('=')
+        for piece in split_byte(params, b',') {
+            let piece = trim_space_tab(piece);
+            let (name, val) = split_once_byte(piece, b'=')
                 .ok_or_else(|| AuthParseError::MalformedParameter(clip(piece)))?;
             let slot = match name {
                 "Credential" => &mut credential,
@@ -96,6 +104,30 @@ impl<'a> Authorization<'a> {
             });
         }
         Ok(parsed)
+    }
+
+    /// The canonical rendering (what signers send), read without the general splitting:
+    /// `None` for any other text, which the general parser then reads (and reports on).
+    ///
+    /// Whatever this accepts, the general parser reads the same way: the three values are
+    /// valid, so none holds a `,` or starts or ends with a space or tab.
+    fn parse_canonical(value: &'a str) -> Option<Self> {
+        if value.len() > MAX_AUTHORIZATION_LEN {
+            return None;
+        }
+        let rest = value.strip_prefix(CANONICAL_PREFIX)?;
+        let (credential, rest) = split_once_byte(rest, b',')?;
+        let (signed, signature) = split_once_byte(rest.strip_prefix(" SignedHeaders=")?, b',')?;
+        let signature = signature.strip_prefix(" Signature=")?;
+        let rendered = RENDERED_OVERHEAD + credential.len() + signed.len() + 64;
+        if rendered > MAX_AUTHORIZATION_LEN {
+            return None;
+        }
+        Some(Self {
+            credential: Credential::parse(Cow::Borrowed(credential)).ok()?,
+            signed_headers: Cow::Borrowed(check_signed_headers(signed).ok()?),
+            signature: parse_signature(signature).ok()?,
+        })
     }
 
     /// The credential.
@@ -134,26 +166,29 @@ impl<'a> Credential<'a> {
             value: clip(&text),
             reason,
         };
+        // The first four `/`, then the last part: exactly `aws4_request`, which holds none.
+        let five_parts = || bad("it must have exactly five `/`-separated parts");
+        let bytes = text.as_bytes();
         let mut cuts = [0usize; 4];
-        let mut n = 0;
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'/' {
-                if n == 4 {
-                    return Err(bad("it must have exactly five `/`-separated parts"));
-                }
-                cuts[n] = i;
-                n += 1;
-            }
+        let mut from = 0;
+        for cut in &mut cuts {
+            let at = bytes
+                .get(from..)
+                .and_then(|rest| find_byte(rest, b'/'))
+                .ok_or_else(five_parts)?;
+            *cut = from + at;
+            from = *cut + 1;
         }
-        if n != 4 {
-            return Err(bad("it must have exactly five `/`-separated parts"));
+        let last = text.get(from..).unwrap_or_default();
+        if last != "aws4_request" {
+            if find_byte(last.as_bytes(), b'/').is_some() {
+                return Err(five_parts());
+            }
+            return Err(bad("the last part must be `aws4_request`"));
         }
         let id = 0..cuts[0];
         let region = cuts[1] + 1..cuts[2];
         let service = cuts[2] + 1..cuts[3];
-        if &text[cuts[3] + 1..] != "aws4_request" {
-            return Err(bad("the last part must be `aws4_request`"));
-        }
         if !is_field(&text[id.clone()]) {
             return Err(bad("the access key id is empty or has invalid characters"));
         }
@@ -214,12 +249,23 @@ pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
     if list.is_empty() {
         return Err(bad("the list is empty"));
     }
-    let mut prev: Option<&str> = None;
-    for (i, name) in list.split(';').enumerate() {
+    // One pass over the bytes, with the checks of each name in this order: how many names,
+    // the name's bytes (it must not be empty), its order after the previous one.
+    let b = list.as_bytes();
+    let mut prev: Option<&[u8]> = None;
+    let mut start = 0;
+    for i in 0.. {
         if i >= MAX_SIGNED_HEADERS {
             return Err(bad("more than 64 headers are signed"));
         }
-        if !is_valid_signed_name(name) {
+        let rest = b.get(start..).unwrap_or_default();
+        let len = rest
+            .iter()
+            .position(|&c| !is_lower_tchar(c))
+            .unwrap_or(rest.len());
+        let name = &rest[..len];
+        let ends_well = rest.get(len).is_none_or(|&c| c == b';');
+        if name.is_empty() || !ends_well {
             return Err(bad(
                 "each name must be a lowercase header name, separated by `;`",
             ));
@@ -228,6 +274,10 @@ pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
             return Err(bad("names must be sorted and unique"));
         }
         prev = Some(name);
+        start += len + 1;
+        if start > b.len() {
+            break;
+        }
     }
     Ok(list)
 }
@@ -236,14 +286,9 @@ pub(crate) fn parse_signature(text: &str) -> Result<Signature, AuthParseError> {
     Signature::from_hex(text).ok_or_else(|| AuthParseError::InvalidSignature(clip(text)))
 }
 
+/// A real `YYYYMMDD` (as [`AmzDate::parse`] accepts it at midnight), kept as it is written.
 fn parse_scope_date(date: &str) -> Option<DateStamp> {
-    if date.len() != 8 {
-        return None;
-    }
-    let mut full = *b"00000000T000000Z";
-    full[..8].copy_from_slice(date.as_bytes());
-    let full = std::str::from_utf8(&full).ok()?;
-    AmzDate::parse(full).ok().map(AmzDate::date_stamp)
+    DateStamp::parse(date)
 }
 
 fn is_field(s: &str) -> bool {
@@ -274,6 +319,186 @@ mod tests {
         assert_eq!(a.credential().service(), "service");
         assert_eq!(a.signed_headers(), "host;x-amz-date");
         assert_eq!(a.to_string(), GOOD);
+    }
+
+    /// The list check as it was written before it became one pass over the bytes.
+    fn reference_check(list: &str) -> Result<&str, AuthParseError> {
+        let bad = |reason| AuthParseError::InvalidSignedHeaders {
+            value: clip(list),
+            reason,
+        };
+        if list.is_empty() {
+            return Err(bad("the list is empty"));
+        }
+        let mut prev: Option<&str> = None;
+        for (i, name) in list.split(';').enumerate() {
+            if i >= MAX_SIGNED_HEADERS {
+                return Err(bad("more than 64 headers are signed"));
+            }
+            if !crate::canonical::headers::is_valid_signed_name(name) {
+                return Err(bad(
+                    "each name must be a lowercase header name, separated by `;`",
+                ));
+            }
+            if prev.is_some_and(|p| p >= name) {
+                return Err(bad("names must be sorted and unique"));
+            }
+            prev = Some(name);
+        }
+        Ok(list)
+    }
+
+    #[test]
+    fn signed_headers_check_gives_the_reference_reason() {
+        let names: Vec<String> = (0..70).map(|i| format!("h{i:02}")).collect();
+        let mut lists: Vec<String> = [
+            "",
+            ";",
+            "host",
+            "host;",
+            ";host",
+            "host;;x-amz-date",
+            "host;x-amz-date",
+            "x-amz-date;host",
+            "host;host",
+            "Host;x-amz-date",
+            "host;X",
+            "a b;c",
+            "a;b;a",
+            "a;b;B",
+            "a;b;c\u{e4}",
+            "\u{e4}",
+            "a;ab;abc",
+            "abc;ab",
+            "a\t",
+            "a;b;",
+        ]
+        .map(String::from)
+        .to_vec();
+        for n in [63, 64, 65, 70] {
+            lists.push(names[..n].join(";"));
+        }
+        lists.push(format!("{};", names[..64].join(";")));
+        lists.push(format!("{};B", names[..63].join(";")));
+        lists.push(format!("{};h00", names[..64].join(";")));
+        for list in &lists {
+            assert_eq!(
+                check_signed_headers(list),
+                reference_check(list),
+                "{list:?}"
+            );
+        }
+    }
+
+    /// The credential parser as it was written before it searched with `find_byte`.
+    fn reference_credential(text: &str) -> Result<Credential<'_>, AuthParseError> {
+        let bad = |reason| AuthParseError::InvalidCredential {
+            value: clip(text),
+            reason,
+        };
+        let mut cuts = [0usize; 4];
+        let mut n = 0;
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'/' {
+                if n == 4 {
+                    return Err(bad("it must have exactly five `/`-separated parts"));
+                }
+                cuts[n] = i;
+                n += 1;
+            }
+        }
+        if n != 4 {
+            return Err(bad("it must have exactly five `/`-separated parts"));
+        }
+        let (id, region, service) = (0..cuts[0], cuts[1] + 1..cuts[2], cuts[2] + 1..cuts[3]);
+        if &text[cuts[3] + 1..] != "aws4_request" {
+            return Err(bad("the last part must be `aws4_request`"));
+        }
+        if !is_field(&text[id.clone()]) {
+            return Err(bad("the access key id is empty or has invalid characters"));
+        }
+        let date = parse_scope_date(&text[cuts[0] + 1..cuts[1]])
+            .ok_or_else(|| bad("the date must be a real YYYYMMDD"))?;
+        if !is_field(&text[region.clone()]) || !is_field(&text[service.clone()]) {
+            return Err(bad("region and service must be non-empty printable text"));
+        }
+        Ok(Credential {
+            text: Cow::Borrowed(text),
+            date,
+            id,
+            region,
+            service,
+        })
+    }
+
+    #[test]
+    fn credential_parse_gives_the_reference_result() {
+        let cases = [
+            "AKID/20150830/us-east-1/service/aws4_request",
+            "AKID/20150830/us-east-1/service/aws4_request/",
+            "AKID/20150830/us-east-1/service/aws4_request/x",
+            "AKID/20150830/us-east-1/service/aws4_requesT",
+            "AKID/20150830/us-east-1/service/aws4/request",
+            "AKID/20150830/us-east-1/service",
+            "AKID/20150830/us-east-1/service/",
+            "/20150830/us-east-1/service/aws4_request",
+            "AKID/2015083/us-east-1/service/aws4_request",
+            "AKID/20150230/us-east-1/service/aws4_request",
+            "AKID/20150830//service/aws4_request",
+            "AKID/20150830/us east/service/aws4_request",
+            "AK,ID/20150830/r/s/aws4_request",
+            "AKID/20150830/r/s\u{e4}/aws4_request",
+            "",
+            "////",
+            "/////",
+            "a/b/c/d/e/f/g/aws4_request",
+        ];
+        for case in cases {
+            assert_eq!(
+                Credential::parse(Cow::Borrowed(case)),
+                reference_credential(case),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_canonical_prefix_names_the_algorithm() {
+        assert_eq!(CANONICAL_PREFIX, format!("{ALGORITHM} Credential="));
+    }
+
+    #[test]
+    fn the_canonical_fast_path_reads_as_the_general_parser() {
+        let general = |v: &str| {
+            // The general parser alone: the same text with a leading space (trimmed by it,
+            // refused by the fast path).
+            Authorization::parse(&format!(" {v}")).map(|a| a.to_string())
+        };
+        let cases = [
+            GOOD.to_owned(),
+            GOOD.replace(", ", ","),
+            GOOD.replace(", Signature", " , Signature"),
+            GOOD.replace("aws4_request,", "aws4_request ,"),
+            GOOD.replace("x-amz-date,", "x-amz-date\t,"),
+            format!("{GOOD} "),
+            format!("{GOOD}0"),
+            GOOD.replace("SignedHeaders", "Signature"),
+            GOOD.replace("host;", "host;host;"),
+            GOOD.replace("AKIDEXAMPLE", ""),
+            GOOD.replace("20150830", "20150230"),
+            format!("{GOOD}, Extra=1"),
+        ];
+        for case in &cases {
+            assert_eq!(
+                Authorization::parse(case).map(|a| a.to_string()),
+                general(case),
+                "{case}"
+            );
+            if let Some(fast) = Authorization::parse_canonical(case) {
+                assert_eq!(Ok(fast.to_string()), general(case), "{case}");
+            }
+        }
+        assert!(Authorization::parse_canonical(GOOD).is_some());
     }
 
     #[test]

@@ -62,13 +62,7 @@ impl AmzDate {
         };
         let (y, mo, d) = (num(0..4), num(4..6), num(6..8));
         let (h, mi, s) = (num(9..11), num(11..13), num(13..15));
-        let valid = (1970..=9999).contains(&y)
-            && (1..=12).contains(&mo)
-            && d >= 1
-            && d <= days_in_month(y, mo)
-            && h < 24
-            && mi < 60
-            && s < 60;
+        let valid = is_real_day(y, mo, d) && h < 24 && mi < 60 && s < 60;
         if !valid {
             return Err(DateError::Range(text.to_owned()));
         }
@@ -133,6 +127,21 @@ impl DateStamp {
         Self(out)
     }
 
+    /// Parses a scope date `YYYYMMDD`: eight digits naming a real day from 1970 to 9999
+    /// (exactly the dates [`AmzDate::parse`] accepts), kept as written.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let b: [u8; 8] = text.as_bytes().try_into().ok()?;
+        if !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| {
+            b[r].iter()
+                .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'))
+        };
+        let (y, mo, d) = (num(0..4), num(4..6), num(6..8));
+        is_real_day(y, mo, d).then_some(Self(b))
+    }
+
     /// The eight ASCII digits as bytes.
     pub(crate) fn as_bytes(&self) -> &[u8; 8] {
         &self.0
@@ -164,6 +173,11 @@ fn put_digits(out: &mut [u8], mut value: u64) {
         *slot = b'0' + (value % 10) as u8;
         value /= 10;
     }
+}
+
+/// A day from 1970-01-01 to 9999-12-31 that exists.
+fn is_real_day(y: u64, mo: u64, d: u64) -> bool {
+    (1970..=9999).contains(&y) && (1..=12).contains(&mo) && d >= 1 && d <= days_in_month(y, mo)
 }
 
 fn is_leap(y: u64) -> bool {
@@ -233,6 +247,31 @@ mod tests {
         for day in 0..(60 * 366) {
             let d = AmzDate::from_unix(day * 86_400 + 3_661).unwrap();
             assert_eq!(AmzDate::parse(&d.to_string()).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn scope_dates_are_the_dates_of_valid_timestamps() {
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "2015083".into(),
+            "201508300".into(),
+            "2015-830".into(),
+            "２015083".into(),
+            "1969123１".into(),
+        ];
+        for y in [1969, 1970, 2000, 2023, 2024, 2100, 9999] {
+            for mo in 0..=13 {
+                for d in [0, 1, 28, 29, 30, 31, 32] {
+                    texts.push(format!("{y:04}{mo:02}{d:02}"));
+                }
+            }
+        }
+        for text in texts {
+            let via_timestamp = AmzDate::parse(&format!("{text}T000000Z"))
+                .ok()
+                .map(AmzDate::date_stamp);
+            assert_eq!(DateStamp::parse(&text), via_timestamp, "{text}");
         }
     }
 

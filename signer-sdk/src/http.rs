@@ -54,13 +54,14 @@ pub fn sign_request<B>(
 /// as `host`. Header values that are not UTF-8 are left out (a signed one then fails as missing).
 pub fn request_view(parts: &http::request::Parts) -> Request<'_> {
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut view = Request::new(parts.method.as_str(), target);
+    // Sized once: every header, and the host from the authority.
+    let mut view = Request::with_capacity(parts.method.as_str(), target, parts.headers.len() + 1);
     if let (false, Some(authority)) = (parts.headers.contains_key(HOST), parts.uri.authority()) {
-        view = view.header("host", authority.as_str());
+        view.push_header("host", authority.as_str());
     }
     for (name, value) in &parts.headers {
         if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
-            view = view.header(name.as_str(), value);
+            view.push_header(name.as_str(), value);
         }
     }
     view
@@ -84,6 +85,34 @@ fn authority_as_host(uri: &http::Uri) -> Option<String> {
 mod tests {
     use super::*;
     use crate::credentials::Credentials;
+
+    #[test]
+    fn the_view_lists_every_utf8_header_in_order_with_the_authority_as_missing_host() {
+        let req = http::Request::get("https://h2.example:8443/p?q=1")
+            .header("x-a", "1")
+            .header("x-b", &b"\xff"[..])
+            .header("x-a", "2")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let view = request_view(&parts);
+        assert_eq!(
+            (view.method(), view.path(), view.query()),
+            ("GET", "/p", "q=1")
+        );
+        assert_eq!(
+            view.header_list(),
+            [("host", "h2.example:8443"), ("x-a", "1"), ("x-a", "2")]
+        );
+        let req = http::Request::get("/p")
+            .header("Host", "h1.example")
+            .header("x-a", "1")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let view = request_view(&parts);
+        assert_eq!(view.header_list(), [("host", "h1.example"), ("x-a", "1")]);
+    }
 
     #[test]
     fn signs_in_place_and_adds_host_without_default_port() {

@@ -53,6 +53,7 @@
 #![forbid(unsafe_code)]
 
 mod authorization;
+mod bytes;
 mod canonical;
 pub mod chunked;
 mod clock_offset;

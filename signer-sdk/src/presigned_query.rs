@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::authorization::{Credential, check_signed_headers, clip, parse_signature};
+use crate::bytes::{split_byte, split_once_byte};
 use crate::canonical::query::decode_component;
 use crate::date::AmzDate;
 use crate::error::AuthParseError;
@@ -134,15 +135,14 @@ pub(crate) fn auth_param_in(query: &str) -> Option<&'static str> {
 
 /// Does `query` carry an `X-Amz-Signature` or `X-Amz-Credential` (i.e. claim to be presigned)?
 pub(crate) fn is_presigned(query: &str) -> bool {
-    if !query.contains("X-Amz-") {
-        return false;
-    }
-    query.split('&').any(|piece| {
-        let key = piece.split_once('=').map_or(piece, |(k, _)| k);
-        matches!(
-            key,
-            "X-Amz-Signature" | "X-Amz-Credential" | "X-Amz-Algorithm"
-        )
+    split_byte(query, b'&').any(|piece| {
+        piece.starts_with("X-Amz-") && {
+            let key = split_once_byte(piece, b'=').map_or(piece, |(k, _)| k);
+            matches!(
+                key,
+                "X-Amz-Signature" | "X-Amz-Credential" | "X-Amz-Algorithm"
+            )
+        }
     })
 }
 

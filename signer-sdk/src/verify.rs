@@ -7,10 +7,12 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
+use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
 use crate::authorization::{Authorization, Credential};
-use crate::canonical::headers::push_header;
+use crate::bytes::{eq_ignore_case, split_byte};
+use crate::canonical::headers::{push_header, push_value};
 use crate::canonical::query::{QueryReading, canonical_query};
 use crate::canonical::uri::canonical_uri;
 use crate::canonical::{CanonicalRequest, Request, UNSIGNED_PAYLOAD, UriEncoding};
@@ -142,6 +144,105 @@ pub struct Pending<'r> {
     claim: PayloadClaim,
     /// `x-amz-decoded-content-length` of a streaming body, read in `begin`.
     decoded_len: Option<u64>,
+    /// The request timestamp as on the wire, `YYYYMMDDTHHMMSSZ` (a line of the string to sign).
+    stamp: [u8; 16],
+    /// The trimmed `x-amz-content-sha256` value, read in `begin`.
+    declared: Option<&'r str>,
+    /// The first `x-amz-security-token` header, read in `begin`.
+    token: Option<&'r str>,
+}
+
+/// Is the request header `name` the signed name `signed` (lowercase)? Length first: most
+/// names differ in it.
+fn same_name(name: &str, signed: &str) -> bool {
+    name.len() == signed.len() && eq_ignore_case(name.as_bytes(), signed.as_bytes())
+}
+
+/// One header `begin` reads: its first value, and whether it is repeated.
+#[derive(Clone, Copy, Default)]
+struct Single<'r> {
+    first: Option<&'r str>,
+    repeated: bool,
+}
+
+impl<'r> Single<'r> {
+    fn add(&mut self, value: &'r str) {
+        if self.first.is_some() {
+            self.repeated = true;
+        } else {
+            self.first = Some(value);
+        }
+    }
+
+    /// As [`Request::single`]: `Ok(None)` when absent, `Err(())` when repeated.
+    fn get(self) -> Result<Option<&'r str>, ()> {
+        if self.repeated {
+            Err(())
+        } else {
+            Ok(self.first)
+        }
+    }
+}
+
+/// The headers `begin` reads, found in one pass over the request's headers (names compared
+/// case-insensitively).
+#[derive(Default)]
+struct HeaderScan<'r> {
+    authorization: Single<'r>,
+    date: Single<'r>,
+    content_sha256: Single<'r>,
+    token: Option<&'r str>,
+    /// An `x-amz-*` header other than `x-amz-date` and [`UNSIGNED_AMZ_ALLOWED`] is present:
+    /// only then can a header be an unsigned `x-amz-*` one (`x-amz-date` itself must be signed
+    /// in the header form, so it needs a look in the presigned form only).
+    other_amz: bool,
+}
+
+impl<'r> HeaderScan<'r> {
+    fn of(req: &Request<'r>) -> Self {
+        let mut scan = Self::default();
+        for &(name, value) in req.header_list() {
+            if !is_amz(name) {
+                if same_name(name, "authorization") {
+                    scan.authorization.add(value);
+                }
+            } else if same_name(name, "x-amz-date") {
+                scan.date.add(value);
+            } else if same_name(name, "x-amz-content-sha256") {
+                scan.content_sha256.add(value);
+            } else {
+                if same_name(name, "x-amz-security-token") && scan.token.is_none() {
+                    scan.token = Some(value);
+                }
+                scan.other_amz |= !is_allowed_unsigned(name);
+            }
+        }
+        scan
+    }
+}
+
+/// `str::trim`, without its search when the text starts and ends with a visible ASCII
+/// character (every Unicode space is either ASCII or starts and ends with a non-ASCII byte).
+fn trim(text: &str) -> &str {
+    let b = text.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
+/// Does the header name start with `x-amz-` (any case)?
+fn is_amz(name: &str) -> bool {
+    name.as_bytes()
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"x-amz-"))
+}
+
+/// Is the header name one of [`UNSIGNED_AMZ_ALLOWED`] (any case)?
+fn is_allowed_unsigned(name: &str) -> bool {
+    UNSIGNED_AMZ_ALLOWED
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(name))
 }
 
 /// What the request declares about its body.
@@ -218,14 +319,23 @@ impl Verifier {
         req: &'r Request<'r>,
         now: SystemTime,
     ) -> Result<Pending<'r>, VerifyError> {
-        let auth = self.parse_auth(req)?;
-        let claim = read_payload_claim(req)?;
+        let scan = HeaderScan::of(req);
+        let (auth, stamp) = self.parse_auth(req, &scan)?;
+        let declared = scan
+            .content_sha256
+            .get()
+            .map_err(|()| VerifyError::DuplicateHeader("x-amz-content-sha256"))?
+            .map(trim);
+        let claim = read_payload_claim(declared)?;
         let mut pending = Pending {
             policy: &self.policy,
             req,
             auth,
             claim,
             decoded_len: None,
+            stamp,
+            declared,
+            token: scan.token,
         };
         if let PayloadClaim::Streaming(mode) = claim {
             if pending.location() == SignatureLocation::Query {
@@ -234,7 +344,9 @@ impl Verifier {
             pending.decoded_len = Some(pending.read_decoded_length()?);
         }
         pending.check_scope()?;
-        pending.check_signed_headers()?;
+        let amz_check = scan.other_amz
+            || (pending.location() == SignatureLocation::Query && scan.date.first.is_some());
+        pending.check_signed_headers(amz_check)?;
         pending.check_time(AmzDate::from_system_time(now))?;
         Ok(pending)
     }
@@ -258,33 +370,44 @@ impl Verifier {
         pending.finish(keys.as_ref(), body_sha256)
     }
 
-    fn parse_auth<'r>(&self, req: &'r Request<'r>) -> Result<Auth<'r>, VerifyError> {
-        let mut headers = req.values("authorization");
-        let (first, second) = (headers.next(), headers.next());
+    /// The signature and the request timestamp as on the wire.
+    fn parse_auth<'r>(
+        &self,
+        req: &'r Request<'r>,
+        scan: &HeaderScan<'r>,
+    ) -> Result<(Auth<'r>, [u8; 16]), VerifyError> {
+        let (first, second) = (scan.authorization.first, scan.authorization.repeated);
         let presigned = is_presigned(req.query());
         match (first, second, presigned) {
             (None, _, false) => Err(VerifyError::MissingAuthentication),
-            (Some(_), Some(_), _) => Err(VerifyError::MultipleAuthMethods(
+            (Some(_), true, _) => Err(VerifyError::MultipleAuthMethods(
                 "two Authorization headers",
             )),
-            (Some(_), None, true) => Err(VerifyError::MultipleAuthMethods(
+            (Some(_), false, true) => Err(VerifyError::MultipleAuthMethods(
                 "an Authorization header and presigned query parameters",
             )),
-            (Some(value), None, false) => {
+            (Some(value), false, false) => {
                 let auth =
                     Authorization::parse(value).map_err(VerifyError::MalformedAuthorization)?;
-                let date = match req.single("x-amz-date") {
+                let text = match scan.date.get() {
                     Err(()) => return Err(VerifyError::DuplicateHeader("X-Amz-Date")),
                     Ok(None) => return Err(VerifyError::MissingDate),
-                    Ok(Some(v)) => {
-                        AmzDate::parse(v.trim()).map_err(VerifyError::InvalidDateHeader)?
-                    }
+                    Ok(Some(v)) => trim(v),
                 };
-                Ok(Auth::Header(auth, date))
+                let date = AmzDate::parse(text).map_err(VerifyError::InvalidDateHeader)?;
+                // A timestamp that parses is its own rendering.
+                let stamp = text
+                    .as_bytes()
+                    .try_into()
+                    .unwrap_or_else(|_| date.to_bytes());
+                Ok((Auth::Header(auth, date), stamp))
             }
-            (None, _, true) => PresignedQuery::parse(req.query())
-                .map(Auth::Query)
-                .map_err(VerifyError::MalformedPresignedQuery),
+            (None, _, true) => {
+                let query = PresignedQuery::parse(req.query())
+                    .map_err(VerifyError::MalformedPresignedQuery)?;
+                let stamp = query.date().to_bytes();
+                Ok((Auth::Query(query), stamp))
+            }
         }
     }
 }
@@ -298,7 +421,7 @@ impl<'r> Pending<'r> {
     /// The session token (`x-amz-security-token` header or `X-Amz-Security-Token` parameter).
     pub fn session_token(&self) -> Option<&str> {
         match &self.auth {
-            Auth::Header(..) => self.req.values("x-amz-security-token").next(),
+            Auth::Header(..) => self.token,
             Auth::Query(q) => q.session_token(),
         }
     }
@@ -345,38 +468,60 @@ impl<'r> Pending<'r> {
         body_sha256: Option<&[u8; 32]>,
     ) -> Result<Verified, VerifyError> {
         let claim = self.claim;
-        let payloads = self.payload_lines(claim, body_sha256)?;
-        let payloads: SmallVec<[&str; 2]> = payloads.iter().map(PayloadLine::as_str).collect();
+        let (first, second) = self.payload_lines(claim, body_sha256)?;
+        let payloads: SmallVec<[&str; 2]> = [Some(first.as_str()), second]
+            .into_iter()
+            .flatten()
+            .collect();
         let cred = self.credential();
         let scope = Scope {
             date: cred.date(),
             region: cred.region(),
             service: cred.service(),
         };
-        let key = keys.signing_key(scope.date, scope.region, scope.service);
         let signature = match &self.auth {
             Auth::Header(a, _) => a.signature(),
             Auth::Query(q) => q.signature(),
-        };
-        let strict = self.strict_variant();
-        let matches = |v: &Variant<'r>, payload: &str| {
-            let creq = self.canonical(v, payload);
-            let sts = StringToSign::new(self.date(), scope, &creq.digest());
-            sts.sign(&key).ct_eq(signature)
         };
         let seed = |payload: &str, alternative| {
             let mut verified = self.accepted(claim, body_sha256, payload, alternative)?;
             if let PayloadClaim::Streaming(mode) = claim {
                 verified.decoded_content_length = self.decoded_len;
                 if mode.signs_chunks() {
-                    verified.seed = Some(Seed::new(key.clone(), self.date(), scope, *signature));
+                    let key = keys.signing_key(scope.date, scope.region, scope.service);
+                    verified.seed = Some(Seed::new(key, self.date(), scope, *signature));
                 }
             }
             Ok(verified)
         };
-        if let Some(p) = payloads.iter().find(|p| matches(&strict, p)) {
+        // The strict reading, written once into one buffer: only the payload line differs
+        // between the candidates. The key is used under the cache lock, not copied.
+        let mut text = self.strict_text();
+        let prefix = text.len();
+        // The one buffer must read as the strict variant's lines (which the alternatives and
+        // the mismatch report use).
+        debug_assert_eq!(self.canonical(&self.strict_variant(), "").to_string(), text);
+        let strict_match = keys.with_key(scope.date, scope.region, scope.service, |key| {
+            payloads.iter().position(|payload| {
+                text.truncate(prefix);
+                text.push_str(payload);
+                let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+                let sts = StringToSign::with_date_bytes(self.stamp, scope, &digest);
+                sts.sign(key).ct_eq(signature)
+            })
+        });
+        if let Some(p) = strict_match.and_then(|i| payloads.get(i)) {
             return seed(p, None);
         }
+        // The alternative readings (rare: a client that canonicalizes differently, or a
+        // wrong signature) build each line separately.
+        let key = keys.signing_key(scope.date, scope.region, scope.service);
+        let strict = self.strict_variant();
+        let matches = |v: &Variant<'r>, payload: &str| {
+            let creq = self.canonical(v, payload);
+            let sts = StringToSign::new(self.date(), scope, &creq.digest());
+            sts.sign(&key).ct_eq(signature)
+        };
         for v in self.alternatives(&strict) {
             if let Some(p) = payloads.iter().find(|p| matches(&v, p)) {
                 return seed(p, v.alternative);
@@ -454,39 +599,30 @@ impl<'r> Pending<'r> {
         }
     }
 
-    fn declared_sha256(&self) -> Result<Option<&'r str>, VerifyError> {
-        self.req
-            .single("x-amz-content-sha256")
-            .map(|v| v.map(str::trim))
-            .map_err(|()| VerifyError::DuplicateHeader("x-amz-content-sha256"))
-    }
-
-    /// Candidate payload lines, most likely first.
+    /// Candidate payload lines, most likely first: one, and a second one to try after it.
     fn payload_lines(
         &self,
         claim: PayloadClaim,
         body: Option<&[u8; 32]>,
-    ) -> Result<SmallVec<[PayloadLine<'r>; 2]>, VerifyError> {
+    ) -> Result<(PayloadLine<'r>, Option<&'static str>), VerifyError> {
         let unsigned_ok = self.policy.unsigned_payload == UnsignedPayload::Accept;
-        let mut lines = SmallVec::new();
-        match claim {
+        let line = match claim {
             PayloadClaim::Unsigned if !unsigned_ok => {
                 return Err(VerifyError::UnsignedPayloadRefused);
             }
-            PayloadClaim::Unsigned => lines.push(PayloadLine::Text(UNSIGNED_PAYLOAD)),
-            PayloadClaim::Declared(_) => lines.push(PayloadLine::Text(
-                self.declared_sha256()?.unwrap_or_default(),
-            )),
-            PayloadClaim::Streaming(mode) => lines.push(PayloadLine::Text(mode.content_sha256())),
+            PayloadClaim::Unsigned => PayloadLine::Text(UNSIGNED_PAYLOAD),
+            PayloadClaim::Declared(_) => PayloadLine::Text(self.declared.unwrap_or_default()),
+            PayloadClaim::Streaming(mode) => PayloadLine::Text(mode.content_sha256()),
             PayloadClaim::BodyHash => {
                 let body = body.ok_or(VerifyError::BodyDigestRequired)?;
-                lines.push(PayloadLine::Hex(hex_bytes(body)));
-                if self.location() == SignatureLocation::Query && unsigned_ok {
-                    lines.push(PayloadLine::Text(UNSIGNED_PAYLOAD));
-                }
+                let unsigned = self.location() == SignatureLocation::Query && unsigned_ok;
+                return Ok((
+                    PayloadLine::Hex(hex_bytes(body)),
+                    unsigned.then_some(UNSIGNED_PAYLOAD),
+                ));
             }
-        }
-        Ok(lines)
+        };
+        Ok((line, None))
     }
 
     fn check_scope(&self) -> Result<(), VerifyError> {
@@ -505,7 +641,7 @@ impl<'r> Pending<'r> {
                 expected: self.policy.service.clone(),
             });
         }
-        if cred.date() != self.date().date_stamp() {
+        if cred.date().as_bytes()[..] != self.stamp[..8] {
             return Err(VerifyError::ScopeDateMismatch {
                 location,
                 scope_date: cred.date().to_string(),
@@ -515,12 +651,25 @@ impl<'r> Pending<'r> {
         Ok(())
     }
 
-    fn check_signed_headers(&self) -> Result<(), VerifyError> {
+    /// Checks that `host` (and `x-amz-date` in the header form) is signed, that every signed
+    /// header is present, and, when `amz_check` (see [`HeaderScan::other_amz`]), that no
+    /// `x-amz-*` header is unsigned.
+    fn check_signed_headers(&self, amz_check: bool) -> Result<(), VerifyError> {
         let (signed, location) = (self.signed_headers(), self.location());
-        let names: SmallVec<[&str; 16]> = signed.split(';').collect();
+        let list = self.req.header_list();
+        // One walk over the list: the required names, and the first name without a header.
+        let (mut host, mut date, mut missing) = (false, false, None);
+        for name in split_byte(signed, b';') {
+            host |= name == "host";
+            date |= name == "x-amz-date";
+            if missing.is_none() && !list.iter().any(|(n, _)| same_name(n, name)) {
+                missing = Some(name);
+            }
+        }
         let date_required = location == SignatureLocation::Header;
-        for (name, needed) in [("host", true), ("x-amz-date", date_required)] {
-            if needed && !names.contains(&name) {
+        for (name, needed, signed_it) in [("host", true, host), ("x-amz-date", date_required, date)]
+        {
+            if needed && !signed_it {
                 return Err(VerifyError::RequiredHeaderNotSigned {
                     location,
                     required: name,
@@ -528,24 +677,21 @@ impl<'r> Pending<'r> {
                 });
             }
         }
-        if let Some(name) = names.iter().find(|n| self.req.values(n).next().is_none()) {
+        if let Some(name) = missing {
             return Err(VerifyError::SignedHeaderMissing {
                 location,
-                name: (*name).to_owned(),
+                name: name.to_owned(),
             });
+        }
+        if !amz_check {
+            return Ok(());
         }
         let mut unsigned: Vec<String> = Vec::new();
         for (name, _) in self.req.header_list() {
-            let is_amz = name
-                .get(..6)
-                .is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"));
-            if !is_amz {
+            if !is_amz(name) {
                 continue;
             }
-            let allowed = UNSIGNED_AMZ_ALLOWED
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(name));
-            if allowed || names.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            if is_allowed_unsigned(name) || split_byte(signed, b';').any(|s| same_name(name, s)) {
                 continue;
             }
             let lower = name.to_ascii_lowercase();
@@ -585,7 +731,46 @@ impl<'r> Pending<'r> {
         }
     }
 
-    /// The strict reading of the request.
+    /// The strict reading's canonical request up to its payload line, in one buffer.
+    fn strict_text(&self) -> String {
+        let req = self.req;
+        let (method, path, query, signed) =
+            (req.method(), req.path(), req.query(), self.signed_headers());
+        let list = req.header_list();
+        let values: usize = list.iter().map(|(_, v)| v.len() + 1).sum();
+        // Room for some encoding of the path and query and for a 64-digit payload line.
+        let mut text = String::with_capacity(
+            method.len() + path.len() + query.len() + 2 * signed.len() + values + 128,
+        );
+        text.push_str(method);
+        text.push('\n');
+        text.push_str(&canonical_uri(path, self.policy.uri_encoding));
+        text.push('\n');
+        let skip = self.location() == SignatureLocation::Query;
+        canonical_query(query, QueryReading::PlusIsSpace, skip, &mut text);
+        text.push('\n');
+        // Each signed name with its values in order of appearance (every name has one at
+        // least: `begin` checked).
+        for name in split_byte(signed, b';') {
+            text.push_str(name);
+            text.push(':');
+            let mut first = true;
+            for (_, value) in list.iter().filter(|(n, _)| same_name(n, name)) {
+                if !first {
+                    text.push(',');
+                }
+                first = false;
+                push_value(value, &mut text);
+            }
+            text.push('\n');
+        }
+        text.push('\n');
+        text.push_str(signed);
+        text.push('\n');
+        text
+    }
+
+    /// The strict reading of the request, line by line (for the alternatives).
     fn strict_variant(&self) -> Variant<'r> {
         Variant {
             uri: canonical_uri(self.req.path(), self.policy.uri_encoding),
@@ -696,12 +881,9 @@ impl<'r> Pending<'r> {
     }
 }
 
-/// What `x-amz-content-sha256` declares about the body.
-fn read_payload_claim(req: &Request<'_>) -> Result<PayloadClaim, VerifyError> {
-    let declared = req
-        .single("x-amz-content-sha256")
-        .map_err(|()| VerifyError::DuplicateHeader("x-amz-content-sha256"))?;
-    let Some(declared) = declared.map(str::trim) else {
+/// What `x-amz-content-sha256` (its trimmed value) declares about the body.
+fn read_payload_claim(declared: Option<&str>) -> Result<PayloadClaim, VerifyError> {
+    let Some(declared) = declared else {
         return Ok(PayloadClaim::BodyHash);
     };
     if declared == UNSIGNED_PAYLOAD {
@@ -790,5 +972,30 @@ impl<'r> Variant<'r> {
 impl AsRef<SigningKeys> for SigningKeys {
     fn as_ref(&self) -> &SigningKeys {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trim_is_str_trim() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{a0}a",
+            "a\u{a0}",
+            "a\u{3000}",
+            "\u{85}",
+            "\u{1c}a",
+            "a\u{1f}",
+            "\ta\r\n",
+            "ab",
+            "a b",
+        ] {
+            assert_eq!(super::trim(text), text.trim(), "{text:?}");
+        }
     }
 }

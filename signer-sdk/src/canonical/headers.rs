@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use crate::bytes::has_byte_below;
+
 /// Headers the signer leaves out by default: hop-by-hop headers that proxies rewrite, and
 /// tracing headers that agents add after signing (the set botocore leaves out).
 pub const UNSIGNED_BY_DEFAULT: &[&str] = &[
@@ -174,8 +176,10 @@ pub(crate) fn lowercase(name: &str) -> Cow<'_, str> {
 /// Appends a header value trimmed of surrounding spaces and tabs, with runs of spaces collapsed
 /// to one and obsolete line folding (CR/LF) read as a space.
 pub(crate) fn push_value(value: &str, out: &mut String) {
-    // Fast path: no space, tab, CR or LF at all (`application/json`, dates, hosts, ids).
-    if !value.bytes().any(is_ows) {
+    // Fast path: no space, tab, CR or LF at all (`application/json`, dates, hosts, ids), found
+    // by looking for any byte up to a space, a word at a time (other control bytes take the
+    // general path, which copies them as they are).
+    if !has_byte_below(value.as_bytes(), b' ' + 1) {
         out.push_str(value);
         return;
     }
@@ -218,9 +222,16 @@ pub(crate) fn push_header<'v>(name: &str, values: impl Iterator<Item = &'v str>,
     out.push('\n');
 }
 
-/// Is `name` a valid lowercase signed-header token?
+/// Is `name` a valid lowercase signed-header token? (`check_signed_headers` checks the names
+/// of a list in the same pass that splits it.)
+#[cfg(test)]
 pub(crate) fn is_valid_signed_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| TOKEN[usize::from(b)] & LOWER != 0)
+    !name.is_empty() && name.bytes().all(is_lower_tchar)
+}
+
+/// Is `b` a `tchar` other than an upper-case letter (a byte of a signed-header name)?
+pub(crate) fn is_lower_tchar(b: u8) -> bool {
+    TOKEN[usize::from(b)] & LOWER != 0
 }
 
 /// Is `text` an RFC 9110 token (`1*tchar`), as a method or header field name must be?

@@ -13,6 +13,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::bytes::{find_byte, split_once_byte};
 use crate::signing_key::{hex_bytes, hex_str};
 
 pub use headers::{UNSIGNED_BY_DEFAULT, is_token};
@@ -45,14 +46,28 @@ impl<'a> Request<'a> {
     /// A request for `method` and the request target `path_and_query` (origin form, e.g.
     /// `/a/b?x=1`). A `#fragment` is dropped, as HTTP clients never send it.
     pub fn new(method: &'a str, path_and_query: &'a str) -> Self {
-        let target = path_and_query.split('#').next().unwrap_or("");
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Self::with_capacity(method, path_and_query, 8)
+    }
+
+    /// As [`Request::new`], with room for `headers` headers.
+    pub(crate) fn with_capacity(method: &'a str, path_and_query: &'a str, headers: usize) -> Self {
+        let target = match find_byte(path_and_query.as_bytes(), b'#') {
+            Some(end) => path_and_query.get(..end).unwrap_or(""),
+            None => path_and_query,
+        };
+        let (path, query) = split_once_byte(target, b'?').unwrap_or((target, ""));
         Self {
             method,
             path,
             query,
-            headers: Vec::with_capacity(8),
+            headers: Vec::with_capacity(headers),
         }
+    }
+
+    /// Adds a header in place.
+    #[cfg(feature = "http")]
+    pub(crate) fn push_header(&mut self, name: &'a str, value: &'a str) {
+        self.headers.push((name, value));
     }
 
     /// Adds a header (repeat the call for repeated headers).
