@@ -389,16 +389,7 @@ fn parse_time(what: &str, text: &str) -> Result<SystemTime, ClientError> {
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    countersign::AmzDate::from_system_time(t).to_rfc3339()
 }
 
 #[cfg(test)]

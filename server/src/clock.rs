@@ -34,18 +34,7 @@ pub fn unix_seconds(time: SystemTime) -> i64 {
 
 /// Formats a time as the SigV4 basic ISO 8601 form `YYYYMMDDTHHMMSSZ`.
 pub fn amz_date(time: SystemTime) -> String {
-    let Ok(datetime) = time::OffsetDateTime::from_unix_timestamp(unix_seconds(time)) else {
-        return String::from("00000000T000000Z");
-    };
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        datetime.year(),
-        u8::from(datetime.month()),
-        datetime.day(),
-        datetime.hour(),
-        datetime.minute(),
-        datetime.second()
-    )
+    countersign::AmzDate::from_system_time(time).to_string()
 }
 
 #[cfg(test)]

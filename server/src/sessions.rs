@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use countersign::{SecretKey, SigningKeys};
+use countersign::{AmzDate, SecretKey, SigningKeys};
 use http::{HeaderValue, StatusCode, header};
 use hyper::body::Incoming;
 use serde::Deserialize;
@@ -473,20 +473,11 @@ fn new_family_id(now: SystemTime) -> Result<String, StoreError> {
     Ok(format!("{micros:016x}{}", hex::encode(bytes)))
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, as AWS STS writes `Expiration`.
+/// `YYYY-MM-DDTHH:MM:SSZ`, as AWS STS writes `Expiration` (clamped to 1970..=9999).
 pub fn rfc3339(unix: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
-        return String::from("9999-12-31T23:59:59Z");
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let secs = u64::try_from(unix).unwrap_or(0);
+    AmzDate::from_unix(secs)
+        .map_or_else(|| String::from("9999-12-31T23:59:59Z"), AmzDate::to_rfc3339)
 }
 
 fn no_content() -> Response {

@@ -103,6 +103,24 @@ impl AmzDate {
         out
     }
 
+    /// RFC 3339 in UTC, `YYYY-MM-DDTHH:MM:SSZ`: the form AWS STS writes `Expiration` in.
+    pub fn to_rfc3339(self) -> String {
+        let b = self.to_bytes();
+        let mut out = String::with_capacity(20);
+        for (part, sep) in [
+            (&b[0..4], "-"),
+            (&b[4..6], "-"),
+            (&b[6..8], "T"),
+            (&b[9..11], ":"),
+            (&b[11..13], ":"),
+            (&b[13..15], "Z"),
+        ] {
+            out.push_str(ascii(part));
+            out.push_str(sep);
+        }
+        out
+    }
+
     /// The scope date, `YYYYMMDD`.
     pub fn date_stamp(self) -> DateStamp {
         DateStamp::of(&self.to_bytes())
@@ -228,6 +246,11 @@ mod tests {
         assert_eq!(d.unix(), 1_440_938_160);
         assert_eq!(d.to_string(), "20150830T123600Z");
         assert_eq!(d.date_stamp().as_str(), "20150830");
+        assert_eq!(d.to_rfc3339(), "2015-08-30T12:36:00Z");
+        assert_eq!(
+            AmzDate::from_unix(MAX_SECS).unwrap().to_rfc3339(),
+            "9999-12-31T23:59:59Z"
+        );
     }
 
     #[test]
