@@ -262,11 +262,16 @@ impl App {
         let uri = request.uri().clone();
         let path = uri.path();
         let origin = self.cors.allowed(&request).cloned();
-        let route = self.route_label(path);
+        // The gateway route, matched once for the metrics label and the dispatch.
+        let upstream = self
+            .gateway
+            .as_ref()
+            .and_then(|g| g.route(path).map(|r| (g, r)));
+        let route = route_label(path, upstream.is_some());
         let (result, principal) = if let Some(preflight) = self.preflight(&request) {
             (Ok(preflight), None)
         } else {
-            match self.respond(request, path, started).await {
+            match self.respond(request, path, upstream, started).await {
                 Ok((response, caller)) => (Ok(response), caller.map(|c| c.principal)),
                 Err((err, None)) => {
                     self.metrics.verification_failure(err.code());
@@ -303,20 +308,6 @@ impl App {
             "request"
         );
         response
-    }
-
-    /// A fixed label for the metrics (never the raw path: unbounded cardinality).
-    fn route_label(&self, path: &str) -> RouteLabel {
-        match path {
-            "/livez" => RouteLabel::Livez,
-            "/readyz" => RouteLabel::Readyz,
-            "/metrics" => RouteLabel::Metrics,
-            "/v1/whoami" => RouteLabel::Whoami,
-            p if p.starts_with("/v1/auth/") => RouteLabel::Auth,
-            p if p.starts_with("/v1/") => RouteLabel::Admin,
-            p if self.gateway.as_ref().is_some_and(|g| g.route(p).is_some()) => RouteLabel::Gateway,
-            _ => RouteLabel::Other,
-        }
     }
 
     /// Answers a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
@@ -364,6 +355,7 @@ impl App {
         &self,
         request: Request<Incoming>,
         path: &str,
+        upstream: Option<(&Gateway, &GatewayRoute)>,
         started: Instant,
     ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
         if let Some(response) = self.unsigned_route(&request).await {
@@ -373,11 +365,7 @@ impl App {
             let response = Box::pin(sessions::unsigned(self, request)).await;
             return response.map(|r| (r, None)).map_err(|err| (err, None));
         }
-        if let Some(route) = self
-            .gateway
-            .as_ref()
-            .and_then(|g| g.route(path).map(|r| (g, r)))
-        {
+        if let Some(route) = upstream {
             return Box::pin(self.forward(route, request, started)).await;
         }
         let method = request.method().clone();
@@ -775,6 +763,21 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, RunError> {
         .map_err(|err| tls_error(cert, &err))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A fixed label for the metrics (never the raw path: unbounded cardinality); `gateway`
+/// says whether a gateway route matches the path.
+fn route_label(path: &str, gateway: bool) -> RouteLabel {
+    match path {
+        "/livez" => RouteLabel::Livez,
+        "/readyz" => RouteLabel::Readyz,
+        "/metrics" => RouteLabel::Metrics,
+        "/v1/whoami" => RouteLabel::Whoami,
+        p if p.starts_with("/v1/auth/") => RouteLabel::Auth,
+        p if p.starts_with("/v1/") => RouteLabel::Admin,
+        _ if gateway => RouteLabel::Gateway,
+        _ => RouteLabel::Other,
+    }
 }
 
 /// A request id: 16 hex digits, unique within the process and, with a random per-process

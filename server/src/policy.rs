@@ -253,6 +253,12 @@ impl PolicyCache {
         }
     }
 
+    /// Whether an entry read `at` is still within the TTL (a clock that went backwards
+    /// makes it stale).
+    fn is_fresh(&self, at: SystemTime, now: SystemTime) -> bool {
+        now.duration_since(at).is_ok_and(|age| age < self.ttl)
+    }
+
     /// The policy of a subject (`None`: no policy, everything allowed).
     ///
     /// # Errors
@@ -333,7 +339,7 @@ impl PolicyCache {
                 .filter_map(|(c, s)| Some((c, (*s)?)))
             {
                 if let Some((policy, at)) = entries[slot(kind)].get(subject)
-                    && now.duration_since(*at).is_ok_and(|age| age < self.ttl)
+                    && self.is_fresh(*at, now)
                 {
                     *found = Some(policy.clone());
                 }
