@@ -280,7 +280,7 @@ impl PolicyCache {
         {
             let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((policy, at)) = entries[slot(kind)].get(subject)
-                && now.duration_since(*at).is_ok_and(|age| age < self.ttl)
+                && self.is_fresh(*at, now)
             {
                 return Ok(policy.clone());
             }
