@@ -8,6 +8,7 @@ use countersign::chunked::{ChunkSigner, Seed, StreamingMode};
 use countersign::{AmzDate, Credentials, Payload, Request, Scope, SecretKey, Signer, SigningKey};
 
 use super::gateway::{Upstream, gateway};
+use crate::support::peak_rss_kib;
 use crate::support::server::{RawRequest, Server, Store, TempDir};
 
 const REGION: &str = "local";
@@ -482,12 +483,7 @@ fn a_1_gib_chunked_upload_streams_through_the_gateway_decoded_in_bounded_memory(
         "the upstream got the whole decoded body: {response}"
     );
 
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let peak_kib = peak_rss_kib(server.pid()).unwrap();
     println!(
         "gateway peak RSS during a 1 GiB aws-chunked upload: {:.1} MiB ({:.1}s, {:.0} MiB/s)",
         peak_kib as f64 / 1024.0,

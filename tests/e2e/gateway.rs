@@ -9,6 +9,7 @@ use countersign::{
     AmzDate, ContentSha256Header, Credentials, Payload, Request, Signer, SigningSettings,
 };
 
+use crate::support::peak_rss_kib;
 use crate::support::server::{RawRequest, Server, Store, TempDir, send};
 
 /// What the upstream saw of one request.
@@ -745,12 +746,7 @@ fn a_1_gib_upload_streams_through_the_gateway_in_bounded_memory() {
         "the upstream got all of it: {response}"
     );
 
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let peak_kib = peak_rss_kib(server.pid()).unwrap();
     println!(
         "gateway peak RSS during a 1 GiB upload: {:.1} MiB",
         peak_kib as f64 / 1024.0

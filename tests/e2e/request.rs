@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::bin;
 use crate::support::proxy::Proxy;
 use crate::support::server::{Server, Store, TempDir};
+use crate::support::{bin, peak_rss_kib};
 
 const VARS: [&str; 9] = [
     "COUNTERSIGN_ACCESS_KEY_ID",
@@ -779,20 +779,14 @@ fn run_measuring_peak_rss(mut cmd: Command) -> (Output, u64) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
+    let pid = child.id();
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let watcher = {
         let peak = peak.clone();
         std::thread::spawn(move || {
-            while let Ok(status) = std::fs::read_to_string(&status_file) {
-                let hwm = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-                match hwm {
-                    Some(kib) => peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed),
-                    None => break, // a zombie has no memory lines
-                };
+            // None once the process is gone (a zombie has no memory lines).
+            while let Some(kib) = peak_rss_kib(pid) {
+                peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(10));
             }
         })

@@ -28,3 +28,12 @@ pub fn bin(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Peak resident memory (`VmHWM`, KiB) of a running process; `None` once it has exited.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
