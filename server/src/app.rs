@@ -117,6 +117,13 @@ impl App {
     pub fn new(store: SeaKeyStore, clock: SharedClock, args: &ServeArgs) -> Self {
         let store = Arc::new(store);
         let sessions = &args.sessions;
+        let gateway = Gateway::new(&args.gateway);
+        let metrics = Metrics::new(
+            gateway
+                .iter()
+                .flat_map(Gateway::prefixes)
+                .map(str::to_owned),
+        );
         Self {
             cache: KeyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
             policies: PolicyCache::new(store.clone(), clock.clone(), args.key_cache_ttl),
@@ -139,8 +146,8 @@ impl App {
                 debug_errors: !args.no_debug_errors,
             },
             max_keys_per_principal: args.store.max_keys_per_principal,
-            gateway: Gateway::new(&args.gateway),
-            metrics: Metrics::default(),
+            gateway,
+            metrics,
             metrics_on_main: args.metrics_listen.is_none(),
             cors: Cors::new(&args.cors_origins),
         }

@@ -137,11 +137,19 @@ pub struct Metrics {
     unusual_requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     failures: Mutex<BTreeMap<&'static str, u64>>,
     verification: Histogram,
-    upstream: Mutex<BTreeMap<String, Histogram>>,
+    /// One histogram per gateway route prefix, made at start (no lock per request).
+    upstream: BTreeMap<String, Histogram>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(std::iter::empty())
+    }
+}
+
+impl Metrics {
+    /// Metrics for a server whose gateway routes have these prefixes.
+    pub fn new(upstream_prefixes: impl IntoIterator<Item = String>) -> Self {
         Self {
             requests: (0..RouteLabel::ALL.len() * STATUS_SLOTS)
                 .map(|_| AtomicU64::new(0))
@@ -149,12 +157,13 @@ impl Default for Metrics {
             unusual_requests: Mutex::default(),
             failures: Mutex::default(),
             verification: Histogram::new(&VERIFY_BUCKETS),
-            upstream: Mutex::default(),
+            upstream: upstream_prefixes
+                .into_iter()
+                .map(|prefix| (prefix, Histogram::new(&UPSTREAM_BUCKETS)))
+                .collect(),
         }
     }
-}
 
-impl Metrics {
     /// Counts a response for `route` (a fixed label such as `whoami`, `admin`, `gateway`).
     pub fn request(&self, route: RouteLabel, status: u16) {
         let slot = usize::from(status.wrapping_sub(STATUS_MIN));
@@ -185,11 +194,7 @@ impl Metrics {
 
     /// Records an upstream's latency for a gateway route prefix.
     pub fn upstream_time(&self, prefix: &str, elapsed: Duration) {
-        let mut map = self.upstream.lock().unwrap_or_else(PoisonError::into_inner);
-        if !map.contains_key(prefix) {
-            map.insert(prefix.to_owned(), Histogram::new(&UPSTREAM_BUCKETS));
-        }
-        if let Some(histogram) = map.get(prefix) {
+        if let Some(histogram) = self.upstream.get(prefix) {
             histogram.observe(elapsed);
         }
     }
@@ -260,12 +265,11 @@ impl Metrics {
             "# HELP countersign_upstream_seconds Gateway upstream latency until response headers.\n",
         );
         out.push_str("# TYPE countersign_upstream_seconds histogram\n");
-        for (prefix, histogram) in self
+        let used = self
             .upstream
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .iter()
-        {
+            .filter(|(_, h)| h.count.load(Ordering::Relaxed) > 0);
+        for (prefix, histogram) in used {
             let label = format!("route=\"{}\"", escape(prefix));
             histogram.render(&mut out, "countersign_upstream_seconds", &label);
         }
@@ -287,7 +291,7 @@ mod tests {
 
     #[test]
     fn renders_counters_and_cumulative_histograms() {
-        let m = Metrics::default();
+        let m = Metrics::new(["/api".to_owned(), "/idle".to_owned()]);
         m.request(RouteLabel::Whoami, 200);
         m.request(RouteLabel::Whoami, 200);
         m.request(RouteLabel::Whoami, 401);
@@ -316,6 +320,10 @@ mod tests {
                 "missing `{line}` in\n{text}"
             );
         }
+        assert!(
+            !text.contains("/idle"),
+            "a route without traffic is not listed:\n{text}"
+        );
     }
 
     #[test]

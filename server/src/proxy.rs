@@ -114,6 +114,11 @@ impl Gateway {
         })
     }
 
+    /// The route prefixes (the `route` label of the upstream metrics).
+    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().map(|r| r.prefix.as_str())
+    }
+
     /// The route for `path`, if any (never for the server's own endpoints).
     pub fn route(&self, path: &str) -> Option<&GatewayRoute> {
         if is_own_endpoint(path) {
