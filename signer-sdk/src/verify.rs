@@ -494,28 +494,28 @@ impl<'r> Pending<'r> {
             }
             Ok(verified)
         };
+        // The key is copied out of the cache: the cache lock is held for the copy only, not
+        // for the hashing, so verifications with one key on several threads do not queue.
+        let key = keys.signing_key(scope.date, scope.region, scope.service);
         // The strict reading, written once into one buffer: only the payload line differs
-        // between the candidates. The key is used under the cache lock, not copied.
+        // between the candidates.
         let mut text = self.strict_text();
         let prefix = text.len();
         // The one buffer must read as the strict variant's lines (which the alternatives and
         // the mismatch report use).
         debug_assert_eq!(self.canonical(&self.strict_variant(), "").to_string(), text);
-        let strict_match = keys.with_key(scope.date, scope.region, scope.service, |key| {
-            payloads.iter().position(|payload| {
-                text.truncate(prefix);
-                text.push_str(payload);
-                let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
-                let sts = StringToSign::with_date_bytes(self.stamp, scope, &digest);
-                sts.sign(key).ct_eq(signature)
-            })
+        let strict_match = payloads.iter().find(|payload| {
+            text.truncate(prefix);
+            text.push_str(payload);
+            let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+            let sts = StringToSign::with_date_bytes(self.stamp, scope, &digest);
+            sts.sign(&key).ct_eq(signature)
         });
-        if let Some(p) = strict_match.and_then(|i| payloads.get(i)) {
+        if let Some(p) = strict_match {
             return seed(p, None);
         }
         // The alternative readings (rare: a client that canonicalizes differently, or a
         // wrong signature) build each line separately.
-        let key = keys.signing_key(scope.date, scope.region, scope.service);
         let strict = self.strict_variant();
         let matches = |v: &Variant<'r>, payload: &str| {
             let creq = self.canonical(v, payload);
