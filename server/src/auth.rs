@@ -99,6 +99,11 @@ pub struct HashedBody {
 /// and the body hash; then the principal's flags. A request without a valid signature
 /// never learns whether a principal is disabled.
 ///
+/// The common request (a cached key, no body) is authenticated without waiting on anything;
+/// each step that must wait (a key store query, a body, a session's revocation state) is
+/// boxed, so that the common request's future stays small: it is built and moved on every
+/// request.
+///
 /// # Errors
 /// The [`ApiError`] to send: 401/400/403 for authentication failures, 413 for a body over
 /// the limit, 503 when the key store cannot answer.
@@ -110,8 +115,17 @@ pub async fn authenticate(
     let view = request_view(&parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
-    let holder = Holder::resolve(app, &pending, now).await?;
-    let (verified, body) = finish_and_read(app, pending, holder.keys(), &parts, body).await?;
+    let holder = match Holder::known(app, &pending, now)? {
+        Some(holder) => holder,
+        None => Box::pin(Holder::fetch(app, &pending, now)).await?,
+    };
+    let streaming = matches!(pending.payload_claim(), PayloadClaim::Streaming(_));
+    let (verified, body) = if body.is_end_stream() && !streaming {
+        let verified = pending.finish(holder.keys(), Some(&EMPTY_SHA256))?;
+        (verified, Bytes::new())
+    } else {
+        Box::pin(finish_and_read(app, pending, holder.keys(), &parts, body)).await?
+    };
     let caller = holder.caller(app, verified.location, now).await?;
     Ok((caller, body))
 }
@@ -126,11 +140,31 @@ enum Holder {
 impl Holder {
     /// Finds the holder of the request's access key id (cache, then store, for keys).
     async fn resolve(app: &App, pending: &Pending<'_>, now: SystemTime) -> Result<Self, ApiError> {
-        let id = pending.access_key_id();
-        match sessions::session_claims(app, id, pending.session_token(), now)? {
-            Some(session) => Ok(Self::Session(session)),
-            None => Ok(Self::Key(active_key(app, id, now).await?)),
+        match Self::known(app, pending, now)? {
+            Some(holder) => Ok(holder),
+            None => Box::pin(Self::fetch(app, pending, now)).await,
         }
+    }
+
+    /// The holder when it is known without waiting: session credentials (opened from their
+    /// token), or a key the cache answers for (an unknown or inactive one is an error).
+    /// `None` when the key store must be asked.
+    fn known(app: &App, pending: &Pending<'_>, now: SystemTime) -> Result<Option<Self>, ApiError> {
+        let id = pending.access_key_id();
+        if let Some(session) = sessions::session_claims(app, id, pending.session_token(), now)? {
+            return Ok(Some(Self::Session(session)));
+        }
+        match app.cache().lookup_cached(id, now) {
+            Some(found) => Ok(Some(Self::Key(active_key(id, found)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The key from the store (through the cache, which remembers the answer).
+    async fn fetch(app: &App, pending: &Pending<'_>, now: SystemTime) -> Result<Self, ApiError> {
+        let id = pending.access_key_id();
+        let found = app.cache().lookup_at(id, now).await?;
+        Ok(Self::Key(active_key(id, found)?))
     }
 
     /// The signing keys to check the signature with.
@@ -257,20 +291,21 @@ pub async fn finish_and_read(
         let verified = pending.finish(keys, None)?;
         let decoder = crate::chunked::decoder(parts, mode, &verified, app.max_body())?;
         let body = ForwardBody::chunked(body, decoder, app.max_body());
-        return Ok((verified, body.read_all().await?));
+        // The decoder's future is large and rare: boxed, so that every other request's
+        // future (copied on each call) stays small.
+        return Ok((verified, Box::pin(body.read_all()).await?));
     }
     let body = read_body(body, app.max_body()).await?;
     let verified = pending.finish(keys, Some(&body.sha256))?;
     Ok((verified, body.bytes))
 }
 
-async fn active_key(app: &App, id: &str, now: SystemTime) -> Result<Arc<CachedKey>, ApiError> {
-    let invalid = || ApiError::InvalidAccessKeyId(clip(id));
-    let key = app.cache().lookup_at(id, now).await?.ok_or_else(invalid)?;
-    if key.status != KeyStatus::Active {
-        return Err(invalid());
+/// The key the cache or store found for `id`, when it is active.
+fn active_key(id: &str, found: Option<Arc<CachedKey>>) -> Result<Arc<CachedKey>, ApiError> {
+    match found {
+        Some(key) if key.status == KeyStatus::Active => Ok(key),
+        _ => Err(ApiError::InvalidAccessKeyId(clip(id))),
     }
-    Ok(key)
 }
 
 /// At most 64 characters of a peer-supplied id, for messages.

@@ -407,7 +407,12 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 /// A JSON response from any serializable value, written in one pass into one buffer.
 pub fn typed_json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = http::Response::new(ResponseBody::Left(Full::new(Bytes::from(bytes))));
+    bytes_json_response(status, Bytes::from(bytes))
+}
+
+/// A JSON response from text already serialized.
+pub fn bytes_json_response(status: StatusCode, body: Bytes) -> Response {
+    let mut response = http::Response::new(ResponseBody::Left(Full::new(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1,5 +1,6 @@
 //! The signed routes: `whoami`, logout and the admin API. Only authenticated requests get here.
 
+use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::auth::Caller;
 use crate::clock::unix_seconds;
-use crate::error::{ApiError, Response, json_response, typed_json_response};
+use crate::error::{ApiError, Response, bytes_json_response, json_response, typed_json_response};
 use crate::policy::Policy;
 use crate::sessions;
 use crate::store::policies::Subject;
@@ -154,7 +155,57 @@ fn whoami(caller: &Caller) -> Response {
         access_key_id: &caller.access_key_id,
         auth: caller.auth.as_str(),
     };
-    typed_json_response(StatusCode::OK, &body)
+    match body.plain_json() {
+        Some(json) => bytes_json_response(StatusCode::OK, Bytes::from(json)),
+        None => typed_json_response(StatusCode::OK, &body),
+    }
+}
+
+impl Whoami<'_> {
+    /// The JSON text written directly, in one allocation of the exact size, when no field
+    /// needs escaping (principal names, key ids and the method name always qualify: their
+    /// alphabets are checked when they are created); `None` otherwise.
+    fn plain_json(&self) -> Option<Vec<u8>> {
+        let fields = [
+            ("principal", self.principal),
+            ("access_key_id", self.access_key_id),
+            ("auth", self.auth),
+        ];
+        if !fields.iter().all(|(_, value)| is_plain_json(value)) {
+            return None;
+        }
+        // `{` + per field `"name":"value"` + `,` between + `}`.
+        let len = 2 + fields
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 6)
+            .sum::<usize>()
+            - 1;
+        let mut json = Vec::with_capacity(len);
+        json.push(b'{');
+        for (i, (name, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            for part in [
+                b"\"".as_slice(),
+                name.as_bytes(),
+                b"\":\"",
+                value.as_bytes(),
+                b"\"",
+            ] {
+                json.extend_from_slice(part);
+            }
+        }
+        json.push(b'}');
+        debug_assert_eq!(json.len(), len);
+        Some(json)
+    }
+}
+
+/// Whether `text` can stand between JSON quotes as is (printable ASCII, no `"` or `\`).
+fn is_plain_json(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,6 +354,66 @@ fn decode(segment: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whoami_json_written_directly_equals_serde_json() {
+        for (principal, id, auth) in [
+            ("alice", "AKCSAAAAAAAAAAAAAAAA", "header"),
+            ("a.b_c-d@e", "ASCSZZZZZZZZZZZZZZZZ", "session"),
+            ("x", "", "query"),
+        ] {
+            let body = Whoami {
+                principal,
+                access_key_id: id,
+                auth,
+            };
+            let direct = body.plain_json().expect("plain fields");
+            assert_eq!(direct, serde_json::to_vec(&body).unwrap());
+            assert_eq!(direct.len(), direct.capacity(), "one exact allocation");
+        }
+    }
+
+    #[test]
+    fn whoami_fields_that_need_escaping_go_through_serde_json() {
+        for odd in [
+            "quo\"te",
+            "back\\slash",
+            "tab\there",
+            "caf\u{e9}",
+            "del\u{7f}",
+        ] {
+            let body = Whoami {
+                principal: odd,
+                access_key_id: "AKCSAAAAAAAAAAAAAAAA",
+                auth: "header",
+            };
+            assert_eq!(body.plain_json(), None, "{odd:?}");
+        }
+        let caller = Caller {
+            principal: "quo\"te".into(),
+            access_key_id: "AKCSAAAAAAAAAAAAAAAA".into(),
+            auth: crate::auth::AuthMethod::Header,
+            admin: false,
+            family: None,
+            authenticated_at: std::time::UNIX_EPOCH,
+        };
+        let response = whoami(&caller);
+        let http_body_util::Either::Left(full) = response.into_body() else {
+            panic!("a whoami body is in memory");
+        };
+        let bytes = futures_body_bytes(full);
+        let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed["principal"], "quo\"te");
+    }
+
+    /// The bytes of a `Full` body (ready at once).
+    fn futures_body_bytes(full: http_body_util::Full<Bytes>) -> Bytes {
+        use http_body_util::BodyExt;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async { full.collect().await.unwrap().to_bytes() })
+    }
 
     #[test]
     fn routes_parse_with_decoded_parameters() {

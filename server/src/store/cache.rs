@@ -135,6 +135,18 @@ impl<S: KeyStore> KeyCache<S> {
         Box::pin(self.fetch(id)).await
     }
 
+    /// The cache's answer for this id without asking the store: `Some(Some(key))` for a
+    /// cached key, `Some(None)` for an id known to be unknown (cached as such, or not of our
+    /// shape), `None` when only the store can answer ([`KeyCache::lookup_at`] then asks it).
+    pub fn lookup_cached(&self, id: &str, now: SystemTime) -> Option<Option<Arc<CachedKey>>> {
+        if !looks_like_key_id(id) {
+            return Some(None);
+        }
+        let hit = self.cached(id, now)?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(hit)
+    }
+
     /// A miss: one fetch per id at a time, the others wait for its answer.
     async fn fetch(&self, id: &str) -> Result<Option<Arc<CachedKey>>, StoreError> {
         let gate = self.gate(id);
@@ -313,6 +325,32 @@ pub(crate) mod tests {
         assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
         clock.advance(Duration::from_secs(1));
         cache.lookup(KNOWN).await.unwrap();
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn lookup_cached_answers_only_what_needs_no_store_query() {
+        use crate::clock::Clock;
+        let (cache, store, clock) = cache(Duration::from_secs(60));
+        let now = clock.now();
+        assert!(cache.lookup_cached(KNOWN, now).is_none(), "not seen yet");
+        assert!(cache.lookup_cached(UNKNOWN, now).is_none(), "not seen yet");
+        assert!(
+            matches!(cache.lookup_cached("AKIDEXAMPLE", now), Some(None)),
+            "not our shape"
+        );
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 0);
+        cache.lookup(KNOWN).await.unwrap();
+        cache.lookup(UNKNOWN).await.unwrap();
+        let hit = cache.lookup_cached(KNOWN, now).unwrap().unwrap();
+        assert_eq!(&*hit.principal, "alice");
+        assert!(
+            cache.lookup_cached(UNKNOWN, now).unwrap().is_none(),
+            "known unknown"
+        );
+        assert_eq!(cache.stats(), (2, 2));
+        clock.advance(Duration::from_secs(60));
+        assert!(cache.lookup_cached(KNOWN, clock.now()).is_none(), "expired");
         assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
     }
 
