@@ -29,6 +29,7 @@ pub mod routes;
 pub mod session_token;
 pub mod sessions;
 pub mod store;
+pub mod striped;
 pub mod throttle;
 
 use std::net::SocketAddr;

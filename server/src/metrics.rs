@@ -15,56 +15,79 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::striped::{Padded, SLOTS, thread_slot};
+
+/// Buckets per histogram.
+const BUCKETS: usize = 10;
+
 /// Histogram bucket upper bounds, in seconds.
-const VERIFY_BUCKETS: [f64; 10] = [
+const VERIFY_BUCKETS: [f64; BUCKETS] = [
     0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
 ];
-const UPSTREAM_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+const UPSTREAM_BUCKETS: [f64; BUCKETS] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
-/// A cumulative histogram over fixed buckets.
+/// A cumulative histogram over fixed buckets, kept in one shard per thread slot
+/// ([`crate::striped`]) so that observing from several threads moves no cache line between
+/// them; rendering sums the shards.
 #[derive(Debug)]
 struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
+    bounds: &'static [f64; BUCKETS],
+    shards: [Padded<Shard>; SLOTS],
+}
+
+/// One thread slot's counts (96 bytes: one padded line).
+#[derive(Debug, Default)]
+struct Shard {
+    counts: [AtomicU64; BUCKETS],
     sum_nanos: AtomicU64,
     count: AtomicU64,
 }
 
 impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
+    fn new(bounds: &'static [f64; BUCKETS]) -> Self {
         Self {
             bounds,
-            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum_nanos: AtomicU64::new(0),
-            count: AtomicU64::new(0),
+            shards: Default::default(),
         }
     }
 
     fn observe(&self, elapsed: Duration) {
+        let Some(Padded(shard)) = self.shards.get(thread_slot()) else {
+            return;
+        };
         let secs = elapsed.as_secs_f64();
         if let Some(i) = self.bounds.iter().position(|b| secs <= *b)
-            && let Some(slot) = self.counts.get(i)
+            && let Some(slot) = shard.counts.get(i)
         {
             slot.fetch_add(1, Ordering::Relaxed);
         }
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        shard.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        shard.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The sum of one counter over the shards.
+    fn total(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|Padded(shard)| counter(shard).load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            cumulative += count.load(Ordering::Relaxed);
+        for (i, bound) in self.bounds.iter().enumerate() {
+            cumulative += self.total(|shard| &shard.counts[i]);
             let _ = writeln!(
                 out,
                 "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
             );
         }
-        let total = self.count.load(Ordering::Relaxed);
+        let total = self.total(|shard| &shard.count);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let sum = self.total(|shard| &shard.sum_nanos) as f64 / 1e9;
         let braces = if labels.is_empty() {
             String::new()
         } else {
@@ -268,7 +291,7 @@ impl Metrics {
         let used = self
             .upstream
             .iter()
-            .filter(|(_, h)| h.count.load(Ordering::Relaxed) > 0);
+            .filter(|(_, h)| h.total(|shard| &shard.count) > 0);
         for (prefix, histogram) in used {
             let label = format!("route=\"{}\"", escape(prefix));
             histogram.render(&mut out, "countersign_upstream_seconds", &label);
@@ -324,6 +347,34 @@ mod tests {
             !text.contains("/idle"),
             "a route without traffic is not listed:\n{text}"
         );
+    }
+
+    #[test]
+    fn histogram_sums_the_observations_of_every_thread() {
+        let m = Metrics::new(["/api".to_owned()]);
+        std::thread::scope(|s| {
+            for _ in 0..10 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        m.verification_time(Duration::from_micros(20));
+                        m.upstream_time("/api", Duration::from_millis(2));
+                    }
+                });
+            }
+        });
+        let text = m.render((0, 0));
+        for line in [
+            "countersign_verification_seconds_bucket{le=\"0.00001\"} 0",
+            "countersign_verification_seconds_bucket{le=\"0.000025\"} 1000",
+            "countersign_verification_seconds_count 1000",
+            "countersign_verification_seconds_sum 0.02",
+            "countersign_upstream_seconds_count{route=\"/api\"} 1000",
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "missing `{line}` in\n{text}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use countersign::{SecretKey, SigningKeys};
 use super::keys::looks_like_key_id;
 use super::{KeyMaterial, KeyStatus, KeyStore, StoreError};
 use crate::clock::SharedClock;
+use crate::striped::StripedCounter;
 
 /// Longest time an unknown id is remembered as unknown.
 pub const MAX_NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -32,7 +33,8 @@ pub struct KeyCache<S> {
     negative_ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
     inflight: Mutex<HashMap<String, Gate>>,
-    hits: AtomicU64,
+    /// Per thread slot: a hit then moves no cache line between the CPUs.
+    hits: StripedCounter,
     misses: AtomicU64,
 }
 
@@ -87,17 +89,14 @@ impl<S: KeyStore> KeyCache<S> {
             negative_ttl: ttl.min(MAX_NEGATIVE_TTL),
             entries: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
-            hits: AtomicU64::new(0),
+            hits: StripedCounter::default(),
             misses: AtomicU64::new(0),
         }
     }
 
     /// Lookups answered from the cache and lookups that went to the store, so far.
     pub fn stats(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        (self.hits.sum(), self.misses.load(Ordering::Relaxed))
     }
 
     /// The store behind the cache.
@@ -127,7 +126,7 @@ impl<S: KeyStore> KeyCache<S> {
             return Ok(None);
         }
         if let Some(hit) = self.cached(id, now) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            self.hits.add();
             return Ok(hit);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
@@ -143,7 +142,7 @@ impl<S: KeyStore> KeyCache<S> {
             return Some(None);
         }
         let hit = self.cached(id, now)?;
-        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.hits.add();
         Some(hit)
     }
 
