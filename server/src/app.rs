@@ -33,7 +33,7 @@ use crate::error::{ApiError, ErrorRendering, Response, ResponseBody, json_respon
 use crate::metrics::{Metrics, RouteLabel};
 use crate::password::Passwords;
 use crate::policy::PolicyCache;
-use crate::proxy::{Gateway, Tls};
+use crate::proxy::{ForwardError, Gateway, Tls};
 use crate::routes;
 use crate::session_token::SessionSealer;
 use crate::sessions::{self, PeerAddr, SessionCache};
@@ -411,7 +411,12 @@ impl App {
         self.metrics.upstream_time(&route.prefix, started.elapsed());
         match forwarded {
             Ok(response) => Ok((response, Some(caller))),
-            Err(err) => Err((err, Some(caller))),
+            Err(ForwardError::Body(err)) => {
+                // Counted like a body that fails its check on the own API.
+                self.metrics.verification_failure(err.code());
+                Err((err, Some(caller)))
+            }
+            Err(ForwardError::Upstream(err)) => Err((err, Some(caller))),
         }
     }
 

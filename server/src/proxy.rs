@@ -135,36 +135,38 @@ impl Gateway {
     /// Forwards an authenticated request and returns the upstream's response.
     ///
     /// # Errors
-    /// 502 `UpstreamUnavailable` when the upstream cannot be reached or fails, 504
-    /// `UpstreamTimeout` when it does not answer in time, and the body's own error (400
-    /// `XAmzContentSHA256Mismatch`, 413) when the body failed its check while streaming.
+    /// [`ForwardError::Upstream`]: 502 `UpstreamUnavailable` when the upstream cannot be reached
+    /// or fails, 504 `UpstreamTimeout` when it does not answer in time;
+    /// [`ForwardError::Body`]: the body's own error (400 `XAmzContentSHA256Mismatch`, a chunk's
+    /// `SignatureDoesNotMatch`, 413) when the body failed its check while streaming.
     pub async fn forward(
         &self,
         route: &GatewayRoute,
         parts: Parts,
         body: ForwardBody,
         caller: &Caller,
-    ) -> Result<Response, ApiError> {
+    ) -> Result<Response, ForwardError> {
         let failure = body.failure.clone();
-        let request = self.upstream_request(route, parts, body, caller)?;
+        let request = self
+            .upstream_request(route, parts, body, caller)
+            .map_err(ForwardError::Upstream)?;
         let client = if route.h2c { &self.h2c } else { &self.http1 };
         let answer = tokio::time::timeout(self.timeout, client.request(request)).await;
         let response = match answer {
             Err(_) => {
-                return Err(ApiError::UpstreamTimeout(format!(
+                return Err(ForwardError::Upstream(ApiError::UpstreamTimeout(format!(
                     "the upstream `{}` did not answer within {}s",
                     route.authority,
                     self.timeout.as_secs_f64()
-                )));
+                ))));
             }
             Ok(Err(err)) => {
                 if let Some(body_error) = failure.take() {
-                    return Err(body_error);
+                    return Err(ForwardError::Body(body_error));
                 }
                 tracing::warn!(upstream = %route.authority, error = %crate::error_chain(&err), "upstream request failed");
-                return Err(ApiError::UpstreamUnavailable(format!(
-                    "the upstream `{}` is unavailable",
-                    route.authority
+                return Err(ForwardError::Upstream(ApiError::UpstreamUnavailable(
+                    format!("the upstream `{}` is unavailable", route.authority),
                 )));
             }
             Ok(Ok(response)) => response,
@@ -472,6 +474,17 @@ impl ForwardBody {
                 .unwrap_or_else(|| ApiError::InvalidRequest(rejected.to_string()))),
         }
     }
+}
+
+/// Why a forwarded request failed.
+#[derive(Debug)]
+pub enum ForwardError {
+    /// The body failed its check while streaming to the upstream (a hash or chunk signature
+    /// mismatch, a truncated or oversized body): part of authentication, like the same failure
+    /// on the own API.
+    Body(ApiError),
+    /// The upstream request could not be made, failed or timed out.
+    Upstream(ApiError),
 }
 
 /// Why a streamed body was cut off (the upstream sees the connection fail).

@@ -338,6 +338,10 @@ fn a_large_streamed_body_is_aborted_on_a_hash_mismatch_and_passes_when_it_matche
         String::from_utf8_lossy(&response.body)
     );
     assert_eq!(response.code(), "XAmzContentSHA256Mismatch");
+    // Counted with the verification failures, as on the own API.
+    let metrics = String::from_utf8(get(&server, "/metrics", &[], "GET").body).unwrap();
+    let line = "countersign_verification_failures_total{code=\"XAmzContentSHA256Mismatch\"} 1\n";
+    assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
     // Depending on timing the upstream saw the head and part of the body, or nothing at all
     // (the request was cut off before hyper flushed its first write): never all of it.
     std::thread::sleep(Duration::from_millis(300));
