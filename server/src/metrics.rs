@@ -324,7 +324,7 @@ mod tests {
         m.verification_time(Duration::from_micros(40));
         m.upstream_time("/api", Duration::from_millis(2));
         let text = m.render((2, 1));
-        for line in [
+        let lines = [
             "countersign_requests_total{route=\"whoami\",status=\"200\"} 2",
             "countersign_requests_total{route=\"whoami\",status=\"401\"} 1",
             "countersign_requests_total{route=\"gateway\",status=\"999\"} 1",
@@ -337,12 +337,8 @@ mod tests {
             "countersign_key_cache_misses_total 1",
             "countersign_upstream_seconds_bucket{route=\"/api\",le=\"0.0025\"} 1",
             "countersign_upstream_seconds_count{route=\"/api\"} 1",
-        ] {
-            assert!(
-                text.contains(&format!("{line}\n")),
-                "missing `{line}` in\n{text}"
-            );
-        }
+        ];
+        assert_lines(&text, &lines);
         assert!(
             !text.contains("/idle"),
             "a route without traffic is not listed:\n{text}"
@@ -363,13 +359,19 @@ mod tests {
             }
         });
         let text = m.render((0, 0));
-        for line in [
+        let lines = [
             "countersign_verification_seconds_bucket{le=\"0.00001\"} 0",
             "countersign_verification_seconds_bucket{le=\"0.000025\"} 1000",
             "countersign_verification_seconds_count 1000",
             "countersign_verification_seconds_sum 0.02",
             "countersign_upstream_seconds_count{route=\"/api\"} 1000",
-        ] {
+        ];
+        assert_lines(&text, &lines);
+    }
+
+    /// Every one of `lines` is a whole line of `text`.
+    fn assert_lines(text: &str, lines: &[&str]) {
+        for line in lines {
             assert!(
                 text.contains(&format!("{line}\n")),
                 "missing `{line}` in\n{text}"
