@@ -368,7 +368,7 @@ impl App {
         if let Some(response) = self.unsigned_route(&request).await {
             return Ok((response, None));
         }
-        if sessions::is_unsigned_path(request.uri().path()) {
+        if sessions::is_unsigned_path(path) {
             let response = Box::pin(sessions::unsigned(self, request)).await;
             return response.map(|r| (r, None)).map_err(|err| (err, None));
         }

@@ -115,11 +115,10 @@ pub async fn authenticate(
     let view = request_view(&parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
-    let holder = match Holder::known(app, &pending, now)? {
-        Some(holder) => holder,
-        None => Box::pin(Holder::fetch(app, &pending, now)).await?,
-    };
+    let holder = Holder::resolve(app, &pending, now).await?;
     let streaming = matches!(pending.payload_claim(), PayloadClaim::Streaming(_));
+    // No body (a GET, most often): `read_body`'s own shortcut, taken here so that the common
+    // request does not build the boxed read's future.
     let (verified, body) = if body.is_end_stream() && !streaming {
         let verified = pending.finish(holder.keys(), Some(&EMPTY_SHA256))?;
         (verified, Bytes::new())
@@ -138,7 +137,8 @@ enum Holder {
 }
 
 impl Holder {
-    /// Finds the holder of the request's access key id (cache, then store, for keys).
+    /// Finds the holder of the request's access key id (cache, then store, for keys). The
+    /// store query is boxed: a holder the cache knows costs no large future.
     async fn resolve(app: &App, pending: &Pending<'_>, now: SystemTime) -> Result<Self, ApiError> {
         match Self::known(app, pending, now)? {
             Some(holder) => Ok(holder),

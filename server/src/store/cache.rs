@@ -122,12 +122,8 @@ impl<S: KeyStore> KeyCache<S> {
         id: &str,
         now: SystemTime,
     ) -> Result<Option<Arc<CachedKey>>, StoreError> {
-        if !looks_like_key_id(id) {
-            return Ok(None);
-        }
-        if let Some(hit) = self.cached(id, now) {
-            self.hits.add();
-            return Ok(hit);
+        if let Some(answer) = self.lookup_cached(id, now) {
+            return Ok(answer);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         // The store query makes a large future: boxed, so that a hit's stays small.
