@@ -483,20 +483,20 @@ impl<'r> Pending<'r> {
             Auth::Header(a, _) => a.signature(),
             Auth::Query(q) => q.signature(),
         };
+        // The key is copied out of the cache: the cache lock is held for the copy only, not
+        // for the hashing, so verifications with one key on several threads do not queue.
+        let key = keys.signing_key(scope.date, scope.region, scope.service);
         let seed = |payload: &str, alternative| {
             let mut verified = self.accepted(claim, body_sha256, payload, alternative)?;
             if let PayloadClaim::Streaming(mode) = claim {
                 verified.decoded_content_length = self.decoded_len;
                 if mode.signs_chunks() {
-                    let key = keys.signing_key(scope.date, scope.region, scope.service);
-                    verified.seed = Some(Seed::new(key, self.date(), scope, *signature));
+                    let seed = Seed::new(key.clone(), self.date(), scope, *signature);
+                    verified.seed = Some(seed);
                 }
             }
             Ok(verified)
         };
-        // The key is copied out of the cache: the cache lock is held for the copy only, not
-        // for the hashing, so verifications with one key on several threads do not queue.
-        let key = keys.signing_key(scope.date, scope.region, scope.service);
         // The strict reading, written once into one buffer: only the payload line differs
         // between the candidates.
         let mut text = self.strict_text();
