@@ -35,7 +35,7 @@ pub(crate) fn presigned_query(text: &str) {
     let mut lines = text.split('\n');
     let first = lines.next().unwrap_or("");
     if let Ok(q) = PresignedQuery::parse(first) {
-        assert!((1..=604_800).contains(&q.expires()));
+        assert!(q.expires().is_none_or(|e| (1..=604_800).contains(&e)));
         let _ = (
             q.credential().to_string(),
             q.signed_headers(),

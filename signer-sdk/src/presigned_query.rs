@@ -29,7 +29,7 @@ const AUTH_PARAMS: &[&str] = &[
 pub struct PresignedQuery<'a> {
     credential: Credential<'a>,
     date: AmzDate,
-    expires: u64,
+    expires: Option<u64>,
     signed_headers: Cow<'a, str>,
     signature: Signature,
     session_token: Option<Cow<'a, str>>,
@@ -61,7 +61,10 @@ impl<'a> PresignedQuery<'a> {
         }
         let credential = Credential::parse(get(1)?)?;
         let date = AmzDate::parse(&get(2)?)?;
-        let expires = parse_expires(&get(3)?)?;
+        let expires = match found[3] {
+            Some(raw) => Some(parse_expires(&decode(raw, AUTH_PARAMS[3])?)?),
+            None => None,
+        };
         let signed_headers = match get(4)? {
             Cow::Borrowed(s) => Cow::Borrowed(check_signed_headers(s)?),
             Cow::Owned(s) => Cow::Owned(check_signed_headers(&s)?.to_owned()),
@@ -91,8 +94,10 @@ impl<'a> PresignedQuery<'a> {
         self.date
     }
 
-    /// `X-Amz-Expires`, in seconds (1..=604800).
-    pub fn expires(&self) -> u64 {
+    /// `X-Amz-Expires`, in seconds (1..=604800); `None` when the URL does not carry it (as
+    /// aws4fetch presigns for services other than S3): the verifier then holds the URL to the
+    /// maximum clock skew around `X-Amz-Date`, as a header-signed request.
+    pub fn expires(&self) -> Option<u64> {
         self.expires
     }
 
@@ -178,7 +183,7 @@ mod tests {
         assert_eq!(q.credential().access_key_id(), "AKIDEXAMPLE");
         assert_eq!(q.credential().region(), "us-east-1");
         assert_eq!(q.date().to_string(), "20150830T123600Z");
-        assert_eq!(q.expires(), 3600);
+        assert_eq!(q.expires(), Some(3600));
         assert_eq!(q.signed_headers(), "host");
         assert_eq!(q.session_token(), Some("a+b"));
     }

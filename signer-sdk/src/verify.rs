@@ -294,6 +294,8 @@ pub struct Alternative {
     pub query_as_sent: bool,
     /// The query was signed as sent, without re-encoding or sorting.
     pub query_unsorted: bool,
+    /// The query was signed without its pairs that have an empty name (`=value`).
+    pub query_empty_names_dropped: bool,
     /// `host` was signed with this default port appended.
     pub host_port: Option<u16>,
 }
@@ -719,7 +721,9 @@ impl<'r> Pending<'r> {
             Auth::Header(..) => Ok(()),
             Auth::Query(_) if date.unix() > now.unix().saturating_add(skew) => Err(too_skewed()),
             Auth::Query(q) => {
-                let expires_at = date.plus_secs(q.expires());
+                // Without `X-Amz-Expires`, the URL lives as long as the skew allows.
+                let lifetime = q.expires().unwrap_or(skew);
+                let expires_at = date.plus_secs(lifetime);
                 if now > expires_at {
                     return Err(VerifyError::RequestExpired {
                         expired_at: expires_at,
@@ -800,6 +804,7 @@ impl<'r> Pending<'r> {
             QueryReading::PlusIsLiteral,
             QueryReading::AsSent,
             QueryReading::AsSentUnsorted,
+            QueryReading::NoEmptyNames,
         ] {
             let q = self.query(reading);
             if q != strict.query && !queries.iter().any(|(x, _)| x == &q) {
@@ -947,6 +952,7 @@ impl<'r> Variant<'r> {
             query_plus_literal: reading == QueryReading::PlusIsLiteral,
             query_as_sent: reading == QueryReading::AsSent,
             query_unsorted: reading == QueryReading::AsSentUnsorted,
+            query_empty_names_dropped: reading == QueryReading::NoEmptyNames,
             ..self.alt()
         });
         Self {

@@ -20,6 +20,16 @@ pub(crate) enum QueryReading {
     AsSent,
     /// No decoding, re-encoding or sorting (only `=` added to bare keys): curl 7.x.
     AsSentUnsorted,
+    /// As [`QueryReading::PlusIsSpace`], with the pairs whose name is empty (`=v`) left out:
+    /// aws4fetch.
+    NoEmptyNames,
+}
+
+impl QueryReading {
+    /// Is a raw `+` a space in this reading?
+    fn plus_is_space(self) -> bool {
+        matches!(self, Self::PlusIsSpace | Self::NoEmptyNames)
+    }
 }
 
 /// Appends the canonical form of `raw` (without the leading `?`) to `out`. With
@@ -54,8 +64,9 @@ fn split_canonical<'a>(
 ) -> Option<()> {
     let check = !matches!(reading, QueryReading::AsSent | QueryReading::AsSentUnsorted);
     let b = raw.as_bytes();
+    let keep_empty_names = reading != QueryReading::NoEmptyNames;
     let mut push = |start: usize, eq: Option<usize>, end: usize| {
-        if start < end {
+        if start < end && (keep_empty_names || eq != Some(start)) {
             let (key, value) = match eq {
                 Some(eq) => (raw.get(start..eq), raw.get(eq + 1..end)),
                 None => (raw.get(start..end), Some("")),
@@ -130,6 +141,9 @@ fn encode_and_sort(raw: &str, reading: QueryReading, skip_signature: bool, out: 
     let mut sorted = true;
     for piece in raw.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+        if key.is_empty() && reading == QueryReading::NoEmptyNames {
+            continue;
+        }
         let start = out.len();
         if start > base {
             out.push('&');
@@ -190,7 +204,7 @@ fn encode_component(text: &str, reading: QueryReading, out: &mut String) {
                 (Some(hi), Some(lo)) => (hi << 4 | lo, 3),
                 _ => (b'%', 1),
             },
-            b'+' if reading == QueryReading::PlusIsSpace => (b' ', 1),
+            b'+' if reading.plus_is_space() => (b' ', 1),
             other => (other, 1),
         };
         if is_unreserved(byte) {
@@ -259,6 +273,21 @@ mod tests {
         assert_eq!(canon("a=1&&b=2&", r), "a=1&b=2");
         assert_eq!(canon("b=1&a=2&a=1&=x", r), "=x&a=1&a=2&b=1");
         assert_eq!(canon("a=b&a", r), "a=&a=b");
+    }
+
+    #[test]
+    fn the_no_empty_names_reading_leaves_out_only_pairs_without_a_name() {
+        let r = QueryReading::NoEmptyNames;
+        assert_eq!(canon("b=1&=x&a=2&=", r), "a=2&b=1");
+        // Also on the general (re-encoding) path, where `+` is still a space.
+        assert_eq!(canon("q=a+b&=x&k=%7e", r), "k=~&q=a%20b");
+        // An empty value, a bare name and an encoded `=` keep their pair.
+        assert_eq!(canon("a=&b&%3D=1", r), "%3D=1&a=&b=");
+        assert_eq!(canon("=only", r), "");
+        let strict = QueryReading::PlusIsSpace;
+        for raw in ["a=1&b=2", "q=a+b&k=%7e", "a=&b", ""] {
+            assert_eq!(canon(raw, r), canon(raw, strict), "{raw}");
+        }
     }
 
     #[test]
