@@ -85,13 +85,27 @@ fn curl_aws_sigv4_requests_verify() {
         return;
     };
     let (_dir, server, creds) = setup();
-    for (method, target, body, want) in CASES {
+    // HTTP/1.1 (`Host`) and cleartext HTTP/2 (`:authority`, no `Host` header).
+    let versions = ["--http1.1", "--http2-prior-knowledge"];
+    for ((method, target, body, want), version) in CASES
+        .iter()
+        .flat_map(|case| versions.iter().map(move |v| (case, v)))
+    {
         let url = format!("http://{}{target}", server.addr);
         let mut cmd = Command::new(&curl);
-        cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
-            .args(["--aws-sigv4", "aws:amz:local:countersign", "--user"])
-            .arg(format!("{}:{}", creds.0, creds.1))
-            .arg(&url);
+        cmd.args([
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            version,
+            "-X",
+            method,
+        ])
+        .args(["--aws-sigv4", "aws:amz:local:countersign", "--user"])
+        .arg(format!("{}:{}", creds.0, creds.1))
+        .arg(&url);
         if !body.is_empty() {
             cmd.args([
                 "-H",
@@ -106,7 +120,7 @@ fn curl_aws_sigv4_requests_verify() {
         assert_eq!(
             code.trim().parse::<u16>().unwrap(),
             *want,
-            "curl {method} {target}: {resp}"
+            "curl {version} {method} {target}: {resp}"
         );
     }
 }
