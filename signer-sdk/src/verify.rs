@@ -296,6 +296,8 @@ pub struct Alternative {
     pub query_unsorted: bool,
     /// The query was signed without its pairs that have an empty name (`=value`).
     pub query_empty_names_dropped: bool,
+    /// The query was signed without its bare names (no `=`).
+    pub query_bare_names_dropped: bool,
     /// `host` was signed with this default port appended.
     pub host_port: Option<u16>,
 }
@@ -805,6 +807,7 @@ impl<'r> Pending<'r> {
             QueryReading::AsSent,
             QueryReading::AsSentUnsorted,
             QueryReading::NoEmptyNames,
+            QueryReading::NoBareNames,
         ] {
             let q = self.query(reading);
             if q != strict.query && !queries.iter().any(|(x, _)| x == &q) {
@@ -953,6 +956,7 @@ impl<'r> Variant<'r> {
             query_as_sent: reading == QueryReading::AsSent,
             query_unsorted: reading == QueryReading::AsSentUnsorted,
             query_empty_names_dropped: reading == QueryReading::NoEmptyNames,
+            query_bare_names_dropped: reading == QueryReading::NoBareNames,
             ..self.alt()
         });
         Self {

@@ -1086,6 +1086,35 @@ fn query_signed_without_its_empty_name_pairs_verifies() {
 }
 
 #[test]
+fn query_signed_without_its_bare_names_verifies() {
+    // @smithy/signature-v4 (AWS SDK for JavaScript v3) signs `a=1&k=v` for a query with a
+    // null-valued `flag`, which its query builder sends as a bare name.
+    let signer = signer();
+    let req = Request::new("GET", "/list?k=v&a=1").header("Host", HOST);
+    let signed = signer
+        .sign(&req, Payload::Bytes(b""), AmzDate::parse(DATE).unwrap())
+        .unwrap();
+    let mut raw = Raw::get("/list?a=1&flag&k=v");
+    for (n, v) in signed.headers() {
+        raw = raw.h(n, v.clone());
+    }
+    let v = raw.verify_with(policy(), now()).unwrap();
+    let alt = v.alternative.expect("an alternative reading");
+    assert!(alt.query_bare_names_dropped, "{alt:?}");
+    assert!(!alt.query_empty_names_dropped && !alt.query_as_sent && !alt.path_other_mode);
+    // `flag=` (with the sign) is a pair, never dropped.
+    let mut other = Raw::get("/list?a=1&flag=&k=v");
+    for (n, v) in signed.headers() {
+        other = other.h(n, v.clone());
+    }
+    let err = other.verify_with(policy(), now()).unwrap_err();
+    assert!(matches!(err, E::SignatureDoesNotMatch(_)), "{err:?}");
+    let strict = policy().readings(countersign::Readings::Strict);
+    let err = raw.verify_with(strict, now()).unwrap_err();
+    assert!(matches!(err, E::SignatureDoesNotMatch(_)), "{err:?}");
+}
+
+#[test]
 fn host_signed_with_default_port_verifies() {
     let signer = signer();
     let req = Request::new("GET", "/").header("Host", "example.amazonaws.com:443");

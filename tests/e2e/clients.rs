@@ -1,5 +1,6 @@
 //! Real clients that no one here wrote must verify: curl `--aws-sigv4`, botocore's `SigV4Auth`
-//! and `SigV4QueryAuth`, awscurl, the aws-sigv4 crate and aws4fetch.
+//! and `SigV4QueryAuth`, awscurl, the aws-sigv4 crate, aws4fetch and the AWS SDK for JavaScript
+//! v3 signer (`@smithy/signature-v4`).
 //!
 //! A request that verifies gets 200 (`GET /v1/whoami`), 405 (`POST /v1/whoami`: signed, wrong
 //! method) or 404 (signed, unknown path); one that does not gets 401. Without the tools these
@@ -286,30 +287,40 @@ fn aws_sigv4_crate_requests_verify() {
     }
 }
 
-/// aws4fetch (the SigV4 client for `fetch`, in Node), from `tests/interop/aws4fetch`
-/// (`npm ci` there; `scripts/test` runs it). Besides the common cases, what it signs its own
+/// Node and the npm package `package` from `tests/interop/node` (`npm ci` there; `scripts/test`
+/// runs it), or `None` after saying loudly that the test was skipped.
+fn node_client(package: &str, test: &str) -> Option<(PathBuf, PathBuf)> {
+    let node = tool("COUNTERSIGN_NODE", "node", test)?;
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/interop/node"));
+    if dir
+        .join("node_modules")
+        .join(package)
+        .join("package.json")
+        .is_file()
+    {
+        return Some((node, dir));
+    }
+    let msg = format!(
+        "{test}: {package} is not installed; run `scripts/test` or `npm ci --prefix {}`",
+        dir.display()
+    );
+    assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
+    eprintln!("SKIPPED {msg}");
+    None
+}
+
+/// aws4fetch (the SigV4 client for `fetch`). Besides the common cases, what it signs its own
 /// way: pairs with an empty name left out of the canonical query, a path character the URL
 /// parser leaves raw (`$`, `(`, `@`) encoded once, and presigned URLs without `X-Amz-Expires`.
 #[test]
 fn aws4fetch_requests_verify() {
-    let test = "aws4fetch_requests_verify";
-    let Some(node) = tool("COUNTERSIGN_NODE", "node", test) else {
+    let Some((node, dir)) = node_client("aws4fetch", "aws4fetch_requests_verify") else {
         return;
     };
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/interop/aws4fetch"));
-    if !dir.join("node_modules/aws4fetch/package.json").is_file() {
-        let msg = format!(
-            "{test}: aws4fetch is not installed; run `scripts/test` or `npm ci --prefix {}`",
-            dir.display()
-        );
-        assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
-        eprintln!("SKIPPED {msg}");
-        return;
-    }
     let (_dir, server, creds) = setup();
     let run = |method: &str, target: &str, body: &str, extra: &[&str]| {
         let mut cmd = Command::new(&node);
-        cmd.arg(dir.join("send.mjs"))
+        cmd.arg(dir.join("aws4fetch_send.mjs"))
             .args([method, &format!("http://{}{target}", server.addr)])
             .args(["--access-key", &creds.0, "--secret-key", &creds.1])
             .args(extra);
@@ -348,10 +359,54 @@ fn aws4fetch_requests_verify() {
     }
     // A wrong secret is still refused, with the server's canonical request.
     let mut cmd = Command::new(&node);
-    cmd.arg(dir.join("send.mjs"))
+    cmd.arg(dir.join("aws4fetch_send.mjs"))
         .args(["GET", &format!("http://{}/v1/whoami", server.addr)])
         .args(["--access-key", &creds.0, "--secret-key", "not-the-secret"]);
     let (status, text) = status_of(&cmd.output().unwrap(), "aws4fetch");
     assert_eq!(status, 401, "{text}");
     assert!(text.contains("SignatureDoesNotMatch") && text.contains("canonical_request"));
+}
+
+/// @smithy/signature-v4, the AWS SDK for JavaScript v3 signer, its query written by the SDK's
+/// own builder: header and presigned forms, a session token, and a null-valued parameter (sent
+/// as a bare name, not signed).
+#[test]
+fn aws_sdk_js_v3_signer_requests_verify() {
+    let test = "aws_sdk_js_v3_signer_requests_verify";
+    let Some((node, dir)) = node_client("@smithy/signature-v4", test) else {
+        return;
+    };
+    let (_dir, server, creds) = setup();
+    let run = |method: &str, target: &str, body: &str, extra: &[&str]| {
+        let mut cmd = Command::new(&node);
+        cmd.arg(dir.join("smithy_send.mjs"))
+            .args([method, &format!("http://{}{target}", server.addr)])
+            .args(["--access-key", &creds.0, "--secret-key", &creds.1])
+            .args(extra);
+        if !body.is_empty() {
+            cmd.args(["--data", body, "--header", "Content-Type: application/json"]);
+        }
+        status_of(&cmd.output().unwrap(), "@smithy/signature-v4")
+    };
+    for (method, target, body, want) in CASES {
+        for extra in [&[][..], &["--presign", "300"][..]] {
+            let (status, text) = run(method, target, body, extra);
+            assert_eq!(status, *want, "smithy {method} {target} {extra:?}: {text}");
+        }
+    }
+    for extra in [
+        &["--bare", "flag"][..],
+        &["--bare", "flag", "--presign", "300"][..],
+        &["--token", "tok/en+with=chars"][..],
+        &["--token", "tok/en+with=chars", "--presign", "300"][..],
+    ] {
+        let (status, text) = run("GET", "/v1/whoami?empty=&q=a%20b", "", extra);
+        assert_eq!(status, 200, "smithy GET {extra:?}: {text}");
+        let auth = if extra.contains(&"--presign") {
+            "\"query\""
+        } else {
+            "\"header\""
+        };
+        assert!(text.contains(auth), "{extra:?}: {text}");
+    }
 }

@@ -23,12 +23,19 @@ pub(crate) enum QueryReading {
     /// As [`QueryReading::PlusIsSpace`], with the pairs whose name is empty (`=v`) left out:
     /// aws4fetch.
     NoEmptyNames,
+    /// As [`QueryReading::PlusIsSpace`], with the bare names (no `=`) left out: the AWS SDK
+    /// for JavaScript v3 (`@smithy/signature-v4`), which sends a null-valued parameter as a bare
+    /// name but does not sign it.
+    NoBareNames,
 }
 
 impl QueryReading {
     /// Is a raw `+` a space in this reading?
     fn plus_is_space(self) -> bool {
-        matches!(self, Self::PlusIsSpace | Self::NoEmptyNames)
+        matches!(
+            self,
+            Self::PlusIsSpace | Self::NoEmptyNames | Self::NoBareNames
+        )
     }
 }
 
@@ -65,8 +72,11 @@ fn split_canonical<'a>(
     let check = !matches!(reading, QueryReading::AsSent | QueryReading::AsSentUnsorted);
     let b = raw.as_bytes();
     let keep_empty_names = reading != QueryReading::NoEmptyNames;
+    let keep_bare_names = reading != QueryReading::NoBareNames;
     let mut push = |start: usize, eq: Option<usize>, end: usize| {
-        if start < end && (keep_empty_names || eq != Some(start)) {
+        let dropped =
+            (!keep_empty_names && eq == Some(start)) || (!keep_bare_names && eq.is_none());
+        if start < end && !dropped {
             let (key, value) = match eq {
                 Some(eq) => (raw.get(start..eq), raw.get(eq + 1..end)),
                 None => (raw.get(start..end), Some("")),
@@ -140,10 +150,11 @@ fn encode_and_sort(raw: &str, reading: QueryReading, skip_signature: bool, out: 
     let mut pairs: SmallVec<[(Range<usize>, Range<usize>); 12]> = SmallVec::new();
     let mut sorted = true;
     for piece in raw.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
-        if key.is_empty() && reading == QueryReading::NoEmptyNames {
-            continue;
-        }
+        let (key, value) = match piece.split_once('=') {
+            Some((key, _)) if key.is_empty() && reading == QueryReading::NoEmptyNames => continue,
+            None if reading == QueryReading::NoBareNames => continue,
+            split => split.unwrap_or((piece, "")),
+        };
         let start = out.len();
         if start > base {
             out.push('&');
@@ -286,6 +297,19 @@ mod tests {
         assert_eq!(canon("=only", r), "");
         let strict = QueryReading::PlusIsSpace;
         for raw in ["a=1&b=2", "q=a+b&k=%7e", "a=&b", ""] {
+            assert_eq!(canon(raw, r), canon(raw, strict), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_no_bare_names_reading_leaves_out_only_names_without_an_equals_sign() {
+        let r = QueryReading::NoBareNames;
+        assert_eq!(canon("flag&b=1&empty=&a=2", r), "a=2&b=1&empty=");
+        assert_eq!(canon("q=a+b&flag&k=%7e", r), "k=~&q=a%20b");
+        assert_eq!(canon("=x&flag", r), "=x");
+        assert_eq!(canon("flag", r), "");
+        let strict = QueryReading::PlusIsSpace;
+        for raw in ["a=1&b=2", "q=a+b&k=%7e", "a=&=b", ""] {
             assert_eq!(canon(raw, r), canon(raw, strict), "{raw}");
         }
     }
