@@ -1,6 +1,6 @@
 //! Real clients that no one here wrote must verify: curl `--aws-sigv4`, botocore's `SigV4Auth`
 //! and `SigV4QueryAuth`, awscurl, the aws-sigv4 crate, aws4fetch and the AWS SDK for JavaScript
-//! v3 signer (`@smithy/signature-v4`).
+//! v3 signer (`@smithy/signature-v4`), and the AWS CLI.
 //!
 //! A request that verifies gets 200 (`GET /v1/whoami`), 405 (`POST /v1/whoami`: signed, wrong
 //! method) or 404 (signed, unknown path); one that does not gets 401. Without the tools these
@@ -409,4 +409,104 @@ fn aws_sdk_js_v3_signer_requests_verify() {
         };
         assert!(text.contains(auth), "{extra:?}: {text}");
     }
+}
+
+/// The AWS CLI (v1, from the venv of `scripts/test`; it carries its own botocore) against a
+/// server whose service is `s3`, so that its S3 commands sign as they would for S3: a listing
+/// with an encoded prefix, an upload (its body hashed and checked), `s3 presign`, and a wrong
+/// secret. A verified request gets 404 (no such route), a refused one 401.
+#[test]
+fn aws_cli_requests_verify() {
+    let test = "aws_cli_requests_verify";
+    let aws = std::env::var("COUNTERSIGN_AWS").map_or_else(|_| PathBuf::from("aws"), PathBuf::from);
+    let found = Command::new(&aws)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        let msg = format!(
+            "{test}: `{}` not found; run `scripts/test` (it installs awscli in .venv) or set COUNTERSIGN_AWS",
+            aws.display()
+        );
+        assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
+        eprintln!("SKIPPED {msg}");
+        return;
+    }
+    let dir = TempDir::new("aws-cli");
+    let store = Store::sqlite(dir.path());
+    let (id, secret) = store.principal_with_key("interop", false);
+    let server = Server::start(&store, &["--service", "s3"]);
+    let upload = dir.path().join("upload.txt");
+    std::fs::write(&upload, "hello from the AWS CLI\n").unwrap();
+    let run = |secret: &str, args: &[&str]| {
+        let out = Command::new(&aws)
+            .args(["--endpoint-url", &format!("http://{}", server.addr)])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_DEFAULT_REGION", "local")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let listing = [
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        "bkt",
+        "--prefix",
+        "a b/c+d",
+    ];
+    let upload = upload.to_str().unwrap();
+    for args in [
+        &listing[..],
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "bkt",
+            "--key",
+            "dir/x y.txt",
+            "--body",
+            upload,
+        ][..],
+    ] {
+        let (_, text) = run(&secret, args);
+        assert!(text.contains("(404)"), "aws {args:?}: {text}");
+    }
+    let (_, text) = run("not-the-secret", &listing);
+    assert!(text.contains("(401)"), "aws with a wrong secret: {text}");
+
+    let (ok, url) = run(
+        &secret,
+        &["s3", "presign", "s3://bkt/a b.txt", "--expires-in", "300"],
+    );
+    assert!(ok, "aws s3 presign: {url}");
+    let target = url
+        .trim()
+        .split_once(&server.host())
+        .map(|(_, t)| t.to_owned())
+        .unwrap_or_else(|| panic!("no {} in {url}", server.host()));
+    let get = |target: &str| {
+        server.send(&RawRequest {
+            method: "GET".into(),
+            target: target.to_owned(),
+            headers: vec![("Host".into(), server.host())],
+            body: Vec::new(),
+        })
+    };
+    let r = get(&target);
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    let tampered = target.replace("bkt/a", "bkt/b");
+    assert_eq!(get(&tampered).status, 401);
 }
