@@ -309,26 +309,51 @@ fn node_client(package: &str, test: &str) -> Option<(PathBuf, PathBuf)> {
     None
 }
 
+/// Runs `script` of `tests/interop/node` for one request to `server` signed with `creds`:
+/// the status and the body.
+fn node_send(
+    (node, dir): &(PathBuf, PathBuf),
+    script: &str,
+    server: &Server,
+    creds: (&str, &str),
+    (method, target, body): (&str, &str, &str),
+    extra: &[&str],
+) -> (u16, String) {
+    let mut cmd = Command::new(node);
+    cmd.arg(dir.join(script))
+        .args([method, &format!("http://{}{target}", server.addr)])
+        .args(["--access-key", creds.0, "--secret-key", creds.1])
+        .args(extra);
+    if !body.is_empty() {
+        cmd.args(["--data", body, "--header", "Content-Type: application/json"]);
+    }
+    status_of(&cmd.output().unwrap(), script)
+}
+
+/// [`node_send`] with the script, server and credentials fixed: `run(method, target, body,
+/// extra)`.
+fn node_runner<'a>(
+    client: &'a (PathBuf, PathBuf),
+    script: &'a str,
+    server: &'a Server,
+    creds: &'a (String, String),
+) -> impl Fn(&str, &str, &str, &[&str]) -> (u16, String) + 'a {
+    move |method, target, body, extra| {
+        let creds = (creds.0.as_str(), creds.1.as_str());
+        node_send(client, script, server, creds, (method, target, body), extra)
+    }
+}
+
 /// aws4fetch (the SigV4 client for `fetch`). Besides the common cases, what it signs its own
 /// way: pairs with an empty name left out of the canonical query, a path character the URL
 /// parser leaves raw (`$`, `(`, `@`) encoded once, and presigned URLs without `X-Amz-Expires`.
 #[test]
 fn aws4fetch_requests_verify() {
-    let Some((node, dir)) = node_client("aws4fetch", "aws4fetch_requests_verify") else {
+    let Some(client) = node_client("aws4fetch", "aws4fetch_requests_verify") else {
         return;
     };
     let (_dir, server, creds) = setup();
-    let run = |method: &str, target: &str, body: &str, extra: &[&str]| {
-        let mut cmd = Command::new(&node);
-        cmd.arg(dir.join("aws4fetch_send.mjs"))
-            .args([method, &format!("http://{}{target}", server.addr)])
-            .args(["--access-key", &creds.0, "--secret-key", &creds.1])
-            .args(extra);
-        if !body.is_empty() {
-            cmd.args(["--data", body, "--header", "Content-Type: application/json"]);
-        }
-        status_of(&cmd.output().unwrap(), "aws4fetch")
-    };
+    let run = node_runner(&client, "aws4fetch_send.mjs", &server, &creds);
     let own: &[(&str, &str, &str, u16)] = &[
         ("GET", "/v1/whoami?=novalue&k=v&q=a+b", "", 200),
         ("GET", "/v1/a$b/(c)/d@e/f!g*", "", 404),
@@ -358,11 +383,9 @@ fn aws4fetch_requests_verify() {
         assert!(text.contains(auth), "{extra:?}: {text}");
     }
     // A wrong secret is still refused, with the server's canonical request.
-    let mut cmd = Command::new(&node);
-    cmd.arg(dir.join("aws4fetch_send.mjs"))
-        .args(["GET", &format!("http://{}/v1/whoami", server.addr)])
-        .args(["--access-key", &creds.0, "--secret-key", "not-the-secret"]);
-    let (status, text) = status_of(&cmd.output().unwrap(), "aws4fetch");
+    let wrong = (creds.0.as_str(), "not-the-secret");
+    let request = ("GET", "/v1/whoami", "");
+    let (status, text) = node_send(&client, "aws4fetch_send.mjs", &server, wrong, request, &[]);
     assert_eq!(status, 401, "{text}");
     assert!(text.contains("SignatureDoesNotMatch") && text.contains("canonical_request"));
 }
@@ -373,21 +396,11 @@ fn aws4fetch_requests_verify() {
 #[test]
 fn aws_sdk_js_v3_signer_requests_verify() {
     let test = "aws_sdk_js_v3_signer_requests_verify";
-    let Some((node, dir)) = node_client("@smithy/signature-v4", test) else {
+    let Some(client) = node_client("@smithy/signature-v4", test) else {
         return;
     };
     let (_dir, server, creds) = setup();
-    let run = |method: &str, target: &str, body: &str, extra: &[&str]| {
-        let mut cmd = Command::new(&node);
-        cmd.arg(dir.join("smithy_send.mjs"))
-            .args([method, &format!("http://{}{target}", server.addr)])
-            .args(["--access-key", &creds.0, "--secret-key", &creds.1])
-            .args(extra);
-        if !body.is_empty() {
-            cmd.args(["--data", body, "--header", "Content-Type: application/json"]);
-        }
-        status_of(&cmd.output().unwrap(), "@smithy/signature-v4")
-    };
+    let run = node_runner(&client, "smithy_send.mjs", &server, &creds);
     for (method, target, body, want) in CASES {
         for extra in [&[][..], &["--presign", "300"][..]] {
             let (status, text) = run(method, target, body, extra);
