@@ -399,7 +399,14 @@ impl App {
         let authenticated =
             auth::authenticate_for_gateway(self, &parts, body, gateway.buffer_limit()).await;
         self.metrics.verification_time(started.elapsed());
-        let (caller, body) = authenticated.map_err(|err| (err, None))?;
+        let (caller, body, alternative) = authenticated.map_err(|err| (err, None))?;
+        let mut parts = parts;
+        if let Some(alternative) = alternative {
+            // A pair the matching reading left unsigned never reaches the upstream.
+            if let Err(err) = crate::proxy::keep_signed_query(&mut parts, &alternative) {
+                return Err((err, Some(caller)));
+            }
+        }
         if let Err(err) = self
             .authorize(&caller, parts.method.as_str(), parts.uri.path())
             .await

@@ -10,8 +10,8 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use countersign::http::request_view;
 use countersign::{
-    PayloadClaim, Pending, SignatureLocation, SigningKeys, UnsignedPayload, Verified, Verifier,
-    VerifyPolicy,
+    Alternative, PayloadClaim, Pending, SignatureLocation, SigningKeys, UnsignedPayload, Verified,
+    Verifier, VerifyPolicy,
 };
 use http::Request;
 use http_body_util::BodyExt;
@@ -215,7 +215,8 @@ impl Holder {
 /// streams through hashed ([`ForwardBody::streaming`]); with `UNSIGNED-PAYLOAD` it streams as
 /// is; an `aws-chunked` body streams decoded ([`ForwardBody::chunked`]). Without a declared
 /// hash the body is part of the signature, so it is read (up to `buffer_limit`) before the
-/// signature can be checked.
+/// signature can be checked. Also returns the alternative reading that matched, if any: the
+/// query to forward is what it signed ([`Alternative::signed_query`]).
 ///
 /// # Errors
 /// As [`authenticate`]; 413 for an undeclared body larger than `buffer_limit`.
@@ -224,7 +225,7 @@ pub async fn authenticate_for_gateway(
     parts: &http::request::Parts,
     body: Incoming,
     buffer_limit: u64,
-) -> Result<(Caller, ForwardBody), ApiError> {
+) -> Result<(Caller, ForwardBody, Option<Alternative>), ApiError> {
     let view = request_view(parts);
     let now = app.clock().now();
     let pending = app.verifier().begin(&view, now)?;
@@ -271,7 +272,7 @@ pub async fn authenticate_for_gateway(
         }
     };
     let caller = holder.caller(app, verified.location, now).await?;
-    Ok((caller, body))
+    Ok((caller, body, verified.alternative))
 }
 
 /// Checks the signature and reads the body under `--max-body`: hashed (the hash is part of

@@ -27,9 +27,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use countersign::Alternative;
 use countersign::chunked::ChunkedDecoder;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
+use http::uri::PathAndQuery;
 use http::{Request, Uri};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -304,6 +306,33 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
         || path
             .strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Removes from the request's query the pairs `alternative` did not sign (see
+/// [`Alternative::signed_query`]); the path and every signed pair stay as received.
+///
+/// # Errors
+/// 400 if the rebuilt target does not parse (it is made of pieces of one that did).
+pub fn keep_signed_query(parts: &mut Parts, alternative: &Alternative) -> Result<(), ApiError> {
+    let Some(query) = parts.uri.query() else {
+        return Ok(());
+    };
+    let std::borrow::Cow::Owned(signed) = alternative.signed_query(query) else {
+        return Ok(());
+    };
+    let path = parts.uri.path();
+    let target = if signed.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{signed}")
+    };
+    let bad = |err: &dyn std::fmt::Display| {
+        ApiError::InvalidRequest(format!("cannot forward this query: {err}"))
+    };
+    let mut uri = parts.uri.clone().into_parts();
+    uri.path_and_query = Some(PathAndQuery::try_from(target).map_err(|e| bad(&e))?);
+    parts.uri = Uri::from_parts(uri).map_err(|e| bad(&e))?;
+    Ok(())
 }
 
 /// The query without presign parameters (names compared case-insensitively, raw text kept).

@@ -302,6 +302,25 @@ pub struct Alternative {
     pub host_port: Option<u16>,
 }
 
+impl Alternative {
+    /// The raw query `query` (without `?`) as far as this reading signed it: the pairs that
+    /// readings 7 and 8 of `spec/protocol.md` left out of the canonical query (an empty name,
+    /// a bare name) are removed, so that no unsigned parameter is handed on. Any other reading
+    /// signs every non-empty piece, and the query comes back as it is.
+    pub fn signed_query<'q>(&self, query: &'q str) -> Cow<'q, str> {
+        let unsigned = |piece: &str| {
+            let (empty_name, bare) = (piece.starts_with('='), !piece.contains('='));
+            (self.query_empty_names_dropped && empty_name)
+                || (self.query_bare_names_dropped && bare && !piece.is_empty())
+        };
+        if !split_byte(query, b'&').any(unsigned) {
+            return Cow::Borrowed(query);
+        }
+        let kept: Vec<&str> = split_byte(query, b'&').filter(|p| !unsigned(p)).collect();
+        Cow::Owned(kept.join("&"))
+    }
+}
+
 impl Verifier {
     /// A verifier with `policy`.
     pub fn new(policy: VerifyPolicy) -> Self {

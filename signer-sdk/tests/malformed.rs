@@ -1012,6 +1012,8 @@ fn raw_plus_signed_as_literal_plus_verifies() {
     let alt = v.alternative.expect("an alternative reading");
     assert!(alt.query_plus_literal, "{alt:?}");
     assert!(!alt.path_other_mode && alt.host_port.is_none());
+    // This reading signs every piece: the query is handed on as it came.
+    assert_eq!(alt.signed_query("q=a+b&flag&=x"), "q=a+b&flag&=x");
 }
 
 /// aws4fetch presigns without `X-Amz-Expires` for services other than S3: the URL then lives
@@ -1073,6 +1075,8 @@ fn query_signed_without_its_empty_name_pairs_verifies() {
     let alt = v.alternative.expect("an alternative reading");
     assert!(alt.query_empty_names_dropped, "{alt:?}");
     assert!(!alt.query_plus_literal && !alt.query_as_sent && !alt.path_other_mode);
+    // What may be handed on is what was signed.
+    assert_eq!(alt.signed_query("=novalue&k=v&a=1&=&flag"), "k=v&a=1&flag");
     assert_strict_refuses(&raw);
     // A pair with a name is never dropped: signed without `b=2`, the request is refused.
     let other = sent_as_signed("/list?k=v&a=1", "/list?=novalue&k=v&a=1&b=2");
@@ -1089,6 +1093,8 @@ fn query_signed_without_its_bare_names_verifies() {
     let alt = v.alternative.expect("an alternative reading");
     assert!(alt.query_bare_names_dropped, "{alt:?}");
     assert!(!alt.query_empty_names_dropped && !alt.query_as_sent && !alt.path_other_mode);
+    assert_eq!(alt.signed_query("a=1&flag&k=v&&=x"), "a=1&k=v&&=x");
+    assert_eq!(alt.signed_query("a=1&k=v"), "a=1&k=v");
     assert_strict_refuses(&raw);
     // `flag=` (with the sign) is a pair, never dropped.
     let other = sent_as_signed("/list?k=v&a=1", "/list?a=1&flag=&k=v");
