@@ -386,9 +386,19 @@ pub struct SessionArgs {
     /// Lifetime of session credentials from login or refresh (1s to 12h).
     #[arg(long, env = "COUNTERSIGN_SESSION_TTL", default_value = "15m", value_parser = parse_session_ttl)]
     pub session_ttl: Duration,
-    /// Lifetime of a refresh token; each refresh issues a new one with a fresh lifetime.
+    /// Lifetime of a refresh token; each refresh issues a new one with a fresh lifetime, up to
+    /// `--session-max-lifetime`.
     #[arg(long, env = "COUNTERSIGN_REFRESH_TTL", default_value = "30d", value_parser = parse_duration)]
     pub refresh_ttl: Duration,
+    /// Longest a login lasts however often it is refreshed: no refresh token outlives its
+    /// login by more than this, and then the user logs in again.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_SESSION_MAX_LIFETIME",
+        default_value = "90d",
+        value_parser = parse_positive_duration
+    )]
+    pub session_max_lifetime: Duration,
     /// How long after a refresh token is spent presenting it again is forgiven (concurrent
     /// refreshes from two tabs); later, it revokes the whole session. `0s` disables it.
     #[arg(long, env = "COUNTERSIGN_REFRESH_GRACE", default_value = "10s", value_parser = parse_duration)]
@@ -649,6 +659,10 @@ mod tests {
         let sessions = serve.sessions;
         assert_eq!(sessions.session_ttl, Duration::from_secs(15 * 60));
         assert_eq!(sessions.refresh_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            sessions.session_max_lifetime,
+            Duration::from_secs(90 * 86_400)
+        );
         assert_eq!(sessions.refresh_grace, Duration::from_secs(10));
         assert_eq!(sessions.max_sessions_per_principal, 10);
         assert_eq!(sessions.login_max_failures, 5);

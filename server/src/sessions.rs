@@ -333,7 +333,7 @@ async fn login(app: &App, body: &[u8], peer: IpAddr) -> Result<Response, ApiErro
             )
             .await?;
     }
-    credentials(app, &name, family, &refresh, policy, now)
+    credentials(app, &name, family, &refresh, policy.expires_at, now)
 }
 
 async fn refresh(app: &App, body: &[u8]) -> Result<Response, ApiError> {
@@ -357,11 +357,15 @@ async fn refresh(app: &App, body: &[u8]) -> Result<Response, ApiError> {
         .rotate_refresh(&token_hash(&old), &token_hash(&new), policy)
         .await?;
     match outcome {
-        RefreshOutcome::Rotated { family, principal } => {
-            credentials(app, &principal, family, &new, policy, now)
-        }
+        RefreshOutcome::Rotated {
+            family,
+            principal,
+            expires_at,
+        } => credentials(app, &principal, family, &new, expires_at, now),
         RefreshOutcome::Expired => Err(ApiError::ExpiredToken(
-            "the refresh token has expired: log in again".into(),
+            "the refresh token has expired, or its session reached --session-max-lifetime: \
+             log in again"
+                .into(),
         )),
         RefreshOutcome::Revoked => Err(ApiError::InvalidToken(
             "the refresh token's session was revoked (logout, reuse of a spent token, or too \
@@ -392,7 +396,7 @@ fn credentials(
     principal: &str,
     family: String,
     refresh: &str,
-    policy: RefreshPolicy,
+    refresh_expires_at: i64,
     now: SystemTime,
 ) -> Result<Response, ApiError> {
     let issued_at = unix_seconds(now);
@@ -412,7 +416,7 @@ fn credentials(
         "session_token": token,
         "expiration": rfc3339(expires_at),
         "refresh_token": refresh,
-        "refresh_expiration": rfc3339(policy.expires_at),
+        "refresh_expiration": rfc3339(refresh_expires_at),
     });
     let mut response = json_response(StatusCode::OK, &body);
     response
@@ -421,15 +425,20 @@ fn credentials(
     Ok(response)
 }
 
+/// The policy of a token issued at `now`; its expiry is capped at the family's end by the
+/// store (a login's family starts at `now`).
 fn refresh_policy(app: &App, now: SystemTime) -> RefreshPolicy {
     let sessions = app.sessions();
+    let ttl = sessions.refresh_ttl.min(sessions.session_max_lifetime);
     let expires = now
-        .checked_add(sessions.refresh_ttl)
+        .checked_add(ttl)
         .unwrap_or(now + Duration::from_secs(86_400 * 365));
+    let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     RefreshPolicy {
         now: unix_seconds(now),
         expires_at: unix_seconds(expires),
-        grace: i64::try_from(sessions.refresh_grace.as_secs()).unwrap_or(i64::MAX),
+        grace: secs(sessions.refresh_grace),
+        max_lifetime: secs(sessions.session_max_lifetime),
     }
 }
 

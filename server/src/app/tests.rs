@@ -894,3 +894,64 @@ fn request_ids_are_distinct_hex() {
         assert!(seen.insert(text.to_owned()), "repeated id {text}");
     }
 }
+
+/// A login lasts at most `--session-max-lifetime`, however often it is refreshed: the last
+/// refresh tokens expire at its end, and then refreshing says to log in again.
+#[tokio::test]
+async fn refreshing_never_takes_a_login_past_its_max_lifetime() {
+    let server =
+        TestServer::start(&["--refresh-ttl", "1h", "--session-max-lifetime", "150m"]).await;
+    let store = server.app.store();
+    store.create_principal("alice", false, 1).await.unwrap();
+    let password = "a-password-for-the-lifetime-test";
+    let hash = server
+        .app
+        .passwords()
+        .hash(zeroize::Zeroizing::new(password.to_owned()))
+        .await
+        .unwrap();
+    store.set_password("alice", &hash, 1).await.unwrap();
+    let login = login_in_process(&server, password).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let expiration = |body: &Value| body["refresh_expiration"].as_str().unwrap().to_owned();
+    let at = |minutes: u64| crate::sessions::rfc3339(i64::try_from(NOW + minutes * 60).unwrap());
+    assert_eq!(expiration(&login.body), at(60));
+    let mut token = login.body["refresh_token"].as_str().unwrap().to_owned();
+    // Refreshed every 50 minutes: 60 minutes each time, until the end at 150 caps it.
+    for (minute, expires) in [(50, 110), (100, 150), (149, 150)] {
+        server.clock.advance(Duration::from_secs(
+            60 * (minute - elapsed_minutes(&server)),
+        ));
+        let body = serde_json::json!({ "refresh_token": token }).to_string();
+        let refreshed = server
+            .raw(&http_bytes("POST", "/v1/auth/refresh", &[], &body))
+            .await;
+        assert_eq!(refreshed.status, 200, "at {minute} min: {}", refreshed.body);
+        assert_eq!(expiration(&refreshed.body), at(expires), "at {minute} min");
+        token = refreshed.body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    server.clock.advance(Duration::from_secs(60));
+    let body = serde_json::json!({ "refresh_token": token }).to_string();
+    let ended = server
+        .raw(&http_bytes("POST", "/v1/auth/refresh", &[], &body))
+        .await;
+    assert_eq!(ended.status, 401, "{}", ended.body);
+    assert_eq!(ended.code(), "ExpiredToken");
+    assert!(
+        ended.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--session-max-lifetime"),
+        "{}",
+        ended.body
+    );
+}
+
+fn elapsed_minutes(server: &TestServer) -> u64 {
+    let since = server
+        .clock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (since.as_secs() - NOW) / 60
+}

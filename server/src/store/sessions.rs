@@ -48,10 +48,12 @@ pub enum RefreshOutcome {
         family: String,
         /// The principal.
         principal: String,
+        /// When the new token expires: the policy's expiry, or the family's end if sooner.
+        expires_at: i64,
     },
     /// No such token (never issued, garbage-collected, or its family deleted).
     Unknown,
-    /// The token has expired.
+    /// The token has expired, or its family has reached `max_lifetime`.
     Expired,
     /// The token's family was revoked earlier.
     Revoked,
@@ -84,6 +86,22 @@ pub struct RefreshPolicy {
     pub expires_at: i64,
     /// Seconds after a token is spent during which presenting it again is forgiven; 0 = never.
     pub grace: i64,
+    /// Longest a family lives from its login, in seconds: no token of it expires later, and
+    /// none is issued after (`--session-max-lifetime`).
+    pub max_lifetime: i64,
+}
+
+impl RefreshPolicy {
+    /// This policy for a family created at `created_at`: the new token's expiry capped at the
+    /// family's end.
+    fn for_family(self, created_at: i64) -> Self {
+        Self {
+            expires_at: self
+                .expires_at
+                .min(created_at.saturating_add(self.max_lifetime)),
+            ..self
+        }
+    }
 }
 
 impl SeaKeyStore {
@@ -150,6 +168,7 @@ impl SeaKeyStore {
         max_families: u32,
     ) -> Result<Vec<String>, StoreError> {
         let now = policy.now;
+        let policy = policy.for_family(now);
         let txn = self.db().begin().await?;
         lock_principal(&txn, principal).await?;
         let live = session_family::Entity::find()
@@ -227,6 +246,11 @@ impl SeaKeyStore {
         if !owner.enabled {
             return Ok(RefreshOutcome::Disabled(owner.name));
         }
+        // The family's end (also for tokens issued before it had one): log in again.
+        let policy = policy.for_family(family.created_at);
+        if policy.expires_at <= now {
+            return Ok(RefreshOutcome::Expired);
+        }
         if !spent {
             if token.expires_at <= now {
                 return Ok(RefreshOutcome::Expired);
@@ -252,6 +276,7 @@ impl SeaKeyStore {
         Ok(RefreshOutcome::Rotated {
             family: family.id,
             principal: owner.name,
+            expires_at: policy.expires_at,
         })
     }
 
@@ -417,6 +442,7 @@ mod tests {
             now,
             expires_at: now + ttl,
             grace,
+            max_lifetime: i64::MAX,
         }
     }
 
@@ -469,14 +495,21 @@ mod tests {
             RefreshOutcome::Revoked
         );
 
-        let rotated = RefreshOutcome::Rotated {
+        let rotated = |at: i64| RefreshOutcome::Rotated {
             family: f2.clone(),
             principal: alice.clone(),
+            expires_at: at + 100,
         };
         let n2 = unique("n2");
-        assert_eq!(rotate(h2.clone(), n2.clone(), now + 3).await, rotated);
+        assert_eq!(
+            rotate(h2.clone(), n2.clone(), now + 3).await,
+            rotated(now + 3)
+        );
         // Within the grace window the spent token is forgiven, after it the family goes.
-        assert_eq!(rotate(h2.clone(), unique("n"), now + 13).await, rotated);
+        assert_eq!(
+            rotate(h2.clone(), unique("n"), now + 13).await,
+            rotated(now + 13)
+        );
         let replayed = RefreshOutcome::Replayed { family: f2.clone() };
         assert_eq!(rotate(h2.clone(), unique("n"), now + 14).await, replayed);
         assert_eq!(
@@ -525,6 +558,89 @@ mod tests {
         assert_eq!(store.family_state(&f2).await.unwrap(), None);
     }
 
+    /// A family ends `max_lifetime` after its login however often it is refreshed: the last
+    /// tokens' expiry is capped at the end, and at the end refreshing is `Expired`, also for a
+    /// token issued before the family had an end.
+    async fn family_lifetime_scenario(store: &SeaKeyStore) {
+        let bob = unique("bob");
+        store.create_principal(&bob, false, 1).await.unwrap();
+        let lifetime = |now: i64, max_lifetime: i64| RefreshPolicy {
+            max_lifetime,
+            ..policy(now, 100, 0)
+        };
+        let (family, first) = (unique("fam"), unique("t0"));
+        store
+            .start_family(&bob, &family, &first, lifetime(1_000, 250), 10)
+            .await
+            .unwrap();
+        let mut token = first;
+        for (at, expires_at) in [
+            (1_050, 1_150),
+            (1_120, 1_220),
+            (1_200, 1_250),
+            (1_249, 1_250),
+        ] {
+            let next = unique("t");
+            let outcome = store
+                .rotate_refresh(&token, &next, lifetime(at, 250))
+                .await
+                .unwrap();
+            let want = RefreshOutcome::Rotated {
+                family: family.clone(),
+                principal: bob.clone(),
+                expires_at,
+            };
+            assert_eq!(outcome, want, "refresh at {at}");
+            token = next;
+        }
+        let outcome = store
+            .rotate_refresh(&token, &unique("t"), lifetime(1_250, 250))
+            .await
+            .unwrap();
+        assert_eq!(outcome, RefreshOutcome::Expired);
+        // A login capped from its start: a lifetime shorter than the refresh TTL.
+        let (short, short_token) = (unique("fam"), unique("t0"));
+        store
+            .start_family(&bob, &short, &short_token, lifetime(2_000, 30), 10)
+            .await
+            .unwrap();
+        let outcome = store
+            .rotate_refresh(&short_token, &unique("t"), lifetime(2_031, 30))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            RefreshOutcome::Expired,
+            "the first token ended at 2030"
+        );
+        // Issued without an end (before the limit existed), refused once the limit applies.
+        let (old, old_token) = (unique("fam"), unique("t0"));
+        store
+            .start_family(&bob, &old, &old_token, lifetime(3_000, i64::MAX), 10)
+            .await
+            .unwrap();
+        let outcome = store
+            .rotate_refresh(&old_token, &unique("t"), lifetime(3_050, 40))
+            .await
+            .unwrap();
+        assert_eq!(outcome, RefreshOutcome::Expired);
+        // The refused refreshes spent nothing: with the old (no) limit the token still works.
+        let outcome = store
+            .rotate_refresh(&old_token, &unique("t"), lifetime(3_050, i64::MAX))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                outcome,
+                RefreshOutcome::Rotated {
+                    expires_at: 3_150,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+    }
+
     #[tokio::test]
     async fn sessions_on_sqlite() {
         let dir = tempfile::tempdir().unwrap();
@@ -534,6 +650,7 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         sessions_scenario(&store).await;
+        family_lifetime_scenario(&store).await;
     }
 
     #[tokio::test]
@@ -549,5 +666,6 @@ mod tests {
             .unwrap_or_else(|err| panic!("{POSTGRES_ENV} is set but {url} is unreachable: {err}"));
         store.migrate().await.unwrap();
         sessions_scenario(&store).await;
+        family_lifetime_scenario(&store).await;
     }
 }
