@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 use crate::authorization::{Authorization, Credential};
 use crate::bytes::{eq_ignore_case, split_byte};
 use crate::canonical::headers::{push_header, push_value};
-use crate::canonical::query::{QueryReading, canonical_query};
+use crate::canonical::query::{QueryReading, Unsigned, canonical_query, canonical_query_without};
 use crate::canonical::uri::canonical_uri;
 use crate::canonical::{CanonicalRequest, Request, UNSIGNED_PAYLOAD, UriEncoding};
 use crate::chunked::{Seed, StreamingMode};
@@ -799,7 +799,7 @@ impl<'r> Pending<'r> {
     fn strict_variant(&self) -> Variant<'r> {
         Variant {
             uri: canonical_uri(self.req.path(), self.policy.uri_encoding),
-            query: self.query(QueryReading::PlusIsSpace),
+            query: self.query(QueryReading::PlusIsSpace, Unsigned::NONE),
             headers: self.headers(None),
             alternative: None,
         }
@@ -820,17 +820,35 @@ impl<'r> Pending<'r> {
         if alt_uri != strict.uri {
             uris.push(alt_uri);
         }
+        // Each query reading, then each again without the pairs some clients leave unsigned
+        // (only when the query has such pairs).
+        let raw = self.req.query();
+        let pieces = || split_byte(raw, b'&').filter(|p| !p.is_empty());
+        let mut leave_out = vec![Unsigned::NONE];
+        if pieces().any(|p| p.starts_with('=')) {
+            leave_out.push(Unsigned {
+                empty_names: true,
+                bare_names: false,
+            });
+        }
+        if pieces().any(|p| !p.contains('=')) {
+            leave_out.push(Unsigned {
+                empty_names: false,
+                bare_names: true,
+            });
+        }
         let mut queries = Vec::new();
-        for reading in [
-            QueryReading::PlusIsLiteral,
-            QueryReading::AsSent,
-            QueryReading::AsSentUnsorted,
-            QueryReading::NoEmptyNames,
-            QueryReading::NoBareNames,
-        ] {
-            let q = self.query(reading);
-            if q != strict.query && !queries.iter().any(|(x, _)| x == &q) {
-                queries.push((q, reading));
+        for unsigned in leave_out {
+            for reading in [
+                QueryReading::PlusIsSpace,
+                QueryReading::PlusIsLiteral,
+                QueryReading::AsSent,
+                QueryReading::AsSentUnsorted,
+            ] {
+                let q = self.query(reading, unsigned);
+                if q != strict.query && !queries.iter().any(|(x, _)| x == &q) {
+                    queries.push((q, (reading, unsigned)));
+                }
             }
         }
         let mut hosts = Vec::new();
@@ -855,10 +873,10 @@ impl<'r> Pending<'r> {
         out
     }
 
-    fn query(&self, reading: QueryReading) -> Cow<'r, str> {
+    fn query(&self, reading: QueryReading, unsigned: Unsigned) -> Cow<'r, str> {
         let mut out = String::with_capacity(self.req.query().len() + 8);
         let skip = self.location() == SignatureLocation::Query;
-        canonical_query(self.req.query(), reading, skip, &mut out);
+        canonical_query_without(self.req.query(), reading, unsigned, skip, &mut out);
         Cow::Owned(out)
     }
 
@@ -969,13 +987,17 @@ impl<'r> Variant<'r> {
         }
     }
 
-    fn with_query(&self, query: Cow<'r, str>, reading: QueryReading) -> Self {
+    fn with_query(
+        &self,
+        query: Cow<'r, str>,
+        (reading, unsigned): (QueryReading, Unsigned),
+    ) -> Self {
         let alternative = Some(Alternative {
             query_plus_literal: reading == QueryReading::PlusIsLiteral,
             query_as_sent: reading == QueryReading::AsSent,
             query_unsorted: reading == QueryReading::AsSentUnsorted,
-            query_empty_names_dropped: reading == QueryReading::NoEmptyNames,
-            query_bare_names_dropped: reading == QueryReading::NoBareNames,
+            query_empty_names_dropped: unsigned.empty_names,
+            query_bare_names_dropped: unsigned.bare_names,
             ..self.alt()
         });
         Self {

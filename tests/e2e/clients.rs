@@ -1,6 +1,6 @@
 //! Real clients that no one here wrote must verify: curl `--aws-sigv4`, botocore's `SigV4Auth`
 //! and `SigV4QueryAuth`, awscurl, the aws-sigv4 crate, aws4fetch and the AWS SDK for JavaScript
-//! v3 signer (`@smithy/signature-v4`), and the AWS CLI.
+//! v3 signer (`@smithy/signature-v4`), the AWS CLI, and requests-aws4auth and aws-requests-auth.
 //!
 //! A request that verifies gets 200 (`GET /v1/whoami`), 405 (`POST /v1/whoami`: signed, wrong
 //! method) or 404 (signed, unknown path); one that does not gets 401. Without the tools these
@@ -522,4 +522,57 @@ fn aws_cli_requests_verify() {
     assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
     let tampered = target.replace("bkt/a", "bkt/b");
     assert_eq!(get(&tampered).status, 401);
+}
+
+/// The two SigV4 auth plugins for Python's `requests`: requests-aws4auth and
+/// aws-requests-auth (from the venv of `scripts/test`), the common cases plus bare and
+/// empty-name query pairs, a session token, and a wrong secret.
+#[test]
+fn requests_auth_plugins_requests_verify() {
+    let test = "requests_auth_plugins_requests_verify";
+    let Some(python) = tool("COUNTERSIGN_PYTHON", "python3", test) else {
+        return;
+    };
+    let importable = Command::new(&python)
+        .args(["-c", "import requests_aws4auth, aws_requests_auth"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !importable {
+        let msg = format!(
+            "{test}: requests-aws4auth or aws-requests-auth is missing; run `scripts/test`"
+        );
+        assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
+        eprintln!("SKIPPED {msg}");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/requests_send.py");
+    let (_dir, server, creds) = setup();
+    let run =
+        |lib: &str, secret: &str, (method, target, body): (&str, &str, &str), extra: &[&str]| {
+            let mut cmd = Command::new(&python);
+            cmd.arg(script)
+                .args([lib, method, &format!("http://{}{target}", server.addr)])
+                .args(["--access-key", &creds.0, "--secret-key", secret])
+                .args(extra);
+            if !body.is_empty() {
+                cmd.args(["--data", body, "--header", "Content-Type: application/json"]);
+            }
+            status_of(&cmd.output().unwrap(), lib)
+        };
+    let own: &[(&str, &str, &str, u16)] = &[
+        ("GET", "/v1/whoami?flag&=novalue&q=a+b", "", 200),
+        ("GET", "/v1/a$b/(c)/d@e", "", 404),
+    ];
+    for lib in ["requests-aws4auth", "aws-requests-auth"] {
+        for (method, target, body, want) in CASES.iter().chain(own) {
+            let (status, text) = run(lib, &creds.1, (method, target, body), &[]);
+            assert_eq!(status, *want, "{lib} {method} {target}: {text}");
+        }
+        let whoami = ("GET", "/v1/whoami", "");
+        let (status, text) = run(lib, &creds.1, whoami, &["--token", "tok/en+with=chars"]);
+        assert_eq!(status, 200, "{lib} with a session token: {text}");
+        let (status, text) = run(lib, "not-the-secret", whoami, &[]);
+        assert_eq!(status, 401, "{lib} with a wrong secret: {text}");
+        assert!(text.contains("SignatureDoesNotMatch"), "{text}");
+    }
 }
