@@ -551,7 +551,12 @@ fn requests_auth_plugins_requests_verify() {
         |lib: &str, secret: &str, (method, target, body): (&str, &str, &str), extra: &[&str]| {
             let mut cmd = Command::new(&python);
             cmd.arg(script)
-                .args([lib, method, &format!("http://{}{target}", server.addr)])
+                .args([
+                    method,
+                    &format!("http://{}{target}", server.addr),
+                    "--lib",
+                    lib,
+                ])
                 .args(["--access-key", &creds.0, "--secret-key", secret])
                 .args(extra);
             if !body.is_empty() {

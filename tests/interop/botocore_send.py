@@ -3,7 +3,6 @@
 Used by tests/e2e/clients.rs. Prints the response status on the first line, then the body.
 Nothing here re-implements SigV4: the signature is botocore's.
 """
-import argparse
 import http.client
 import sys
 from urllib.parse import urlsplit
@@ -12,25 +11,14 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+import sender_args
+
 
 def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("method")
-    p.add_argument("url")
-    p.add_argument("--access-key", required=True)
-    p.add_argument("--secret-key", required=True)
-    p.add_argument("--token")
-    p.add_argument("--data", default=None)
-    p.add_argument("--header", action="append", default=[])
+    p = sender_args.parser()
     p.add_argument("--presign", type=int, default=0, help="presign for N seconds")
-    p.add_argument("--region", default="local")
-    p.add_argument("--service", default="countersign")
     a = p.parse_args()
-
-    headers = {}
-    for h in a.header:
-        k, _, v = h.partition(":")
-        headers[k.strip()] = v.strip()
+    headers = sender_args.headers(a)
     data = a.data.encode() if a.data is not None else None
     req = AWSRequest(method=a.method, url=a.url, data=data, headers=headers)
     creds = Credentials(a.access_key, a.secret_key, a.token)

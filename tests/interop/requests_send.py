@@ -3,14 +3,15 @@
 Used by tests/e2e/clients.rs. Prints the response status on the first line, then the body.
 Nothing here re-implements SigV4: the signature is the plugin's.
 
-    requests_send.py {requests-aws4auth|aws-requests-auth} METHOD URL
-        --access-key ID --secret-key SECRET [--token T] [--data BODY] [--header 'N: v']...
+    requests_send.py METHOD URL --lib {requests-aws4auth|aws-requests-auth}
+        --access-key ID --secret-key SECRET [options of sender_args.py]
 """
-import argparse
 import sys
 from urllib.parse import urlsplit
 
 import requests
+
+import sender_args
 
 
 def auth_for(lib, a):
@@ -31,25 +32,16 @@ def auth_for(lib, a):
 
 
 def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("lib", choices=["requests-aws4auth", "aws-requests-auth"])
-    p.add_argument("method")
-    p.add_argument("url")
-    p.add_argument("--access-key", required=True)
-    p.add_argument("--secret-key", required=True)
-    p.add_argument("--token")
-    p.add_argument("--data", default=None)
-    p.add_argument("--header", action="append", default=[])
-    p.add_argument("--region", default="local")
-    p.add_argument("--service", default="countersign")
+    p = sender_args.parser()
+    p.add_argument("--lib", choices=["requests-aws4auth", "aws-requests-auth"], required=True)
     a = p.parse_args()
-
-    headers = {}
-    for h in a.header:
-        k, _, v = h.partition(":")
-        headers[k.strip()] = v.strip()
     resp = requests.request(
-        a.method, a.url, data=a.data, headers=headers, auth=auth_for(a.lib, a), timeout=30
+        a.method,
+        a.url,
+        data=a.data,
+        headers=sender_args.headers(a),
+        auth=auth_for(a.lib, a),
+        timeout=30,
     )
     print(resp.status_code)
     sys.stdout.write(resp.text)
