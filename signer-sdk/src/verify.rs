@@ -272,7 +272,9 @@ pub struct Verified {
     pub body_must_hash_to: Option<[u8; 32]>,
     /// Whether the body is covered by the signature.
     pub payload_signed: bool,
-    /// The reading that matched, `None` for the strict one.
+    /// The reading that matched, `None` for the strict one. Some readings leave query pairs
+    /// out of the signature (a bare name, an empty name): read the query through
+    /// [`Alternative::signed_query`] before trusting its parameters.
     pub alternative: Option<Alternative>,
     /// For a signed streaming body ([`PayloadClaim::Streaming`] with
     /// [`StreamingMode::Signed`] or [`StreamingMode::SignedWithTrailer`]): the start of the
