@@ -310,15 +310,16 @@ impl Alternative {
     /// a bare name) are removed, so that no unsigned parameter is handed on. Any other reading
     /// signs every non-empty piece, and the query comes back as it is.
     pub fn signed_query<'q>(&self, query: &'q str) -> Cow<'q, str> {
-        let unsigned = |piece: &str| {
-            let (empty_name, bare) = (piece.starts_with('='), !piece.contains('='));
-            (self.query_empty_names_dropped && empty_name)
-                || (self.query_bare_names_dropped && bare && !piece.is_empty())
+        let unsigned = Unsigned {
+            empty_names: self.query_empty_names_dropped,
+            bare_names: self.query_bare_names_dropped,
         };
-        if !split_byte(query, b'&').any(unsigned) {
+        if !split_byte(query, b'&').any(|p| unsigned.leaves_out(p)) {
             return Cow::Borrowed(query);
         }
-        let kept: Vec<&str> = split_byte(query, b'&').filter(|p| !unsigned(p)).collect();
+        let kept: Vec<&str> = split_byte(query, b'&')
+            .filter(|p| !unsigned.leaves_out(p))
+            .collect();
         Cow::Owned(kept.join("&"))
     }
 }
@@ -825,22 +826,12 @@ impl<'r> Pending<'r> {
         // Each query reading, then each again without the pairs some clients leave unsigned
         // (only when the query has such pairs).
         let raw = self.req.query();
-        let pieces = || split_byte(raw, b'&').filter(|p| !p.is_empty());
-        let mut leave_out = vec![Unsigned::NONE];
-        if pieces().any(|p| p.starts_with('=')) {
-            leave_out.push(Unsigned {
-                empty_names: true,
-                bare_names: false,
-            });
-        }
-        if pieces().any(|p| !p.contains('=')) {
-            leave_out.push(Unsigned {
-                empty_names: false,
-                bare_names: true,
-            });
-        }
+        let present = |u: Unsigned| split_byte(raw, b'&').any(|p| u.leaves_out(p));
+        let leave_out = [Unsigned::EMPTY_NAMES, Unsigned::BARE_NAMES]
+            .into_iter()
+            .filter(|u| present(*u));
         let mut queries = Vec::new();
-        for unsigned in leave_out {
+        for unsigned in std::iter::once(Unsigned::NONE).chain(leave_out) {
             for reading in [
                 QueryReading::PlusIsSpace,
                 QueryReading::PlusIsLiteral,

@@ -40,6 +40,23 @@ impl Unsigned {
         bare_names: false,
     };
 
+    /// Only empty-name pairs.
+    pub(crate) const EMPTY_NAMES: Self = Self {
+        empty_names: true,
+        bare_names: false,
+    };
+
+    /// Only bare names.
+    pub(crate) const BARE_NAMES: Self = Self {
+        empty_names: false,
+        bare_names: true,
+    };
+
+    /// Is the raw query piece (between two `&`) left out? An empty piece never counts.
+    pub(crate) fn leaves_out(self, piece: &str) -> bool {
+        !piece.is_empty() && self.drops(piece.find('='))
+    }
+
     /// Is the raw non-empty piece whose `=` (if any) is at `eq`, counted from the piece's
     /// start, left out?
     fn drops(self, eq: Option<usize>) -> bool {
@@ -176,7 +193,7 @@ fn encode_and_sort(
     let mut pairs: SmallVec<[(Range<usize>, Range<usize>); 12]> = SmallVec::new();
     let mut sorted = true;
     for piece in raw.split('&').filter(|p| !p.is_empty()) {
-        if unsigned.drops(piece.find('=')) {
+        if unsigned.leaves_out(piece) {
             continue;
         }
         let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
@@ -317,14 +334,8 @@ mod tests {
         out
     }
 
-    const EMPTY_NAMES: Unsigned = Unsigned {
-        empty_names: true,
-        bare_names: false,
-    };
-    const BARE_NAMES: Unsigned = Unsigned {
-        empty_names: false,
-        bare_names: true,
-    };
+    const EMPTY_NAMES: Unsigned = Unsigned::EMPTY_NAMES;
+    const BARE_NAMES: Unsigned = Unsigned::BARE_NAMES;
 
     #[test]
     fn without_empty_names_only_pairs_without_a_name_are_left_out() {
