@@ -400,13 +400,6 @@ impl App {
             auth::authenticate_for_gateway(self, &parts, body, gateway.buffer_limit()).await;
         self.metrics.verification_time(started.elapsed());
         let (caller, body, alternative) = authenticated.map_err(|err| (err, None))?;
-        let mut parts = parts;
-        if let Some(alternative) = alternative {
-            // A pair the matching reading left unsigned never reaches the upstream.
-            if let Err(err) = crate::proxy::keep_signed_query(&mut parts, &alternative) {
-                return Err((err, Some(caller)));
-            }
-        }
         if let Err(err) = self
             .authorize(&caller, parts.method.as_str(), parts.uri.path())
             .await
@@ -414,7 +407,9 @@ impl App {
             return Err((err, Some(caller)));
         }
         let started = Instant::now();
-        let forwarded = gateway.forward(route, parts, body, &caller).await;
+        let forwarded = gateway
+            .forward(route, parts, alternative, body, &caller)
+            .await;
         self.metrics.upstream_time(&route.prefix, started.elapsed());
         match forwarded {
             Ok(response) => Ok((response, Some(caller))),

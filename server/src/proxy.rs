@@ -21,6 +21,7 @@
 //! set to the decoded length, `aws-chunked` removed from `Content-Encoding`, and no
 //! `x-amz-decoded-content-length` or `x-amz-trailer` (`spec/protocol.md` section 18).
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -31,7 +32,6 @@ use countersign::Alternative;
 use countersign::chunked::ChunkedDecoder;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
-use http::uri::PathAndQuery;
 use http::{Request, Uri};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -134,7 +134,8 @@ impl Gateway {
         self.buffer_limit
     }
 
-    /// Forwards an authenticated request and returns the upstream's response.
+    /// Forwards an authenticated request and returns the upstream's response; `alternative` is
+    /// the reading its signature matched (the query pairs it left unsigned are not forwarded).
     ///
     /// # Errors
     /// [`ForwardError::Upstream`]: 502 `UpstreamUnavailable` when the upstream cannot be reached
@@ -145,12 +146,13 @@ impl Gateway {
         &self,
         route: &GatewayRoute,
         parts: Parts,
+        alternative: Option<Alternative>,
         body: ForwardBody,
         caller: &Caller,
     ) -> Result<Response, ForwardError> {
         let failure = body.failure.clone();
         let request = self
-            .upstream_request(route, parts, body, caller)
+            .upstream_request(route, parts, alternative, body, caller)
             .map_err(ForwardError::Upstream)?;
         let client = if route.h2c { &self.h2c } else { &self.http1 };
         let answer = tokio::time::timeout(self.timeout, client.request(request)).await;
@@ -182,6 +184,7 @@ impl Gateway {
         &self,
         route: &GatewayRoute,
         parts: Parts,
+        alternative: Option<Alternative>,
         body: ForwardBody,
         caller: &Caller,
     ) -> Result<Request<ForwardBody>, ApiError> {
@@ -209,15 +212,7 @@ impl Gateway {
             }
         }
         if let Some(query) = uri.query() {
-            let query = if self.forward_auth {
-                std::borrow::Cow::Borrowed(query)
-            } else {
-                std::borrow::Cow::Owned(strip_presign_params(query))
-            };
-            if !query.is_empty() {
-                target.push('?');
-                target.push_str(&query);
-            }
+            push_forwarded_query(&mut target, query, self.forward_auth, alternative.as_ref());
         }
         let upstream_uri = Uri::builder()
             .scheme("http")
@@ -308,43 +303,31 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// Removes from the request's query the pairs `alternative` did not sign (see
-/// [`Alternative::signed_query`]); the path and every signed pair stay as received.
-///
-/// # Errors
-/// 400 if the rebuilt target does not parse (it is made of pieces of one that did).
-pub fn keep_signed_query(parts: &mut Parts, alternative: &Alternative) -> Result<(), ApiError> {
-    let Some(query) = parts.uri.query() else {
-        return Ok(());
+/// Appends to `target` the query the upstream gets (with its `?`, unless nothing is left):
+/// only the pairs the signature covers (the reading that matched may have left some out, see
+/// [`Alternative::signed_query`]), and the presign parameters (names compared
+/// case-insensitively) only with `keep_presign`. Pieces are copied as received.
+fn push_forwarded_query(
+    target: &mut String,
+    query: &str,
+    keep_presign: bool,
+    alternative: Option<&Alternative>,
+) {
+    let signed = alternative.map_or(Cow::Borrowed(query), |a| a.signed_query(query));
+    if signed.is_empty() {
+        return;
+    }
+    let is_presign = |pair: &str| {
+        let name = pair.split('=').next().unwrap_or("");
+        PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
     };
-    let std::borrow::Cow::Owned(signed) = alternative.signed_query(query) else {
-        return Ok(());
-    };
-    let path = parts.uri.path();
-    let target = if signed.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{signed}")
-    };
-    let bad = |err: &dyn std::fmt::Display| {
-        ApiError::InvalidRequest(format!("cannot forward this query: {err}"))
-    };
-    let mut uri = parts.uri.clone().into_parts();
-    uri.path_and_query = Some(PathAndQuery::try_from(target).map_err(|e| bad(&e))?);
-    parts.uri = Uri::from_parts(uri).map_err(|e| bad(&e))?;
-    Ok(())
-}
-
-/// The query without presign parameters (names compared case-insensitively, raw text kept).
-fn strip_presign_params(query: &str) -> String {
-    query
+    let kept = signed
         .split('&')
-        .filter(|pair| {
-            let name = pair.split('=').next().unwrap_or("");
-            !PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+        .filter(|pair| keep_presign || !is_presign(pair));
+    for (i, pair) in kept.enumerate() {
+        target.push(if i == 0 { '?' } else { '&' });
+        target.push_str(pair);
+    }
 }
 
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), including those named in `Connection`.
@@ -733,13 +716,28 @@ mod tests {
         assert!(message.contains("/v1/"), "{message}");
     }
 
+    /// The query `push_forwarded_query` writes after a path.
+    fn forwarded(query: &str, keep_presign: bool, alternative: Option<&Alternative>) -> String {
+        let mut target = String::from("/p");
+        push_forwarded_query(&mut target, query, keep_presign, alternative);
+        target
+    }
+
     #[test]
     fn presign_parameters_are_removed_case_insensitively() {
         assert_eq!(
-            strip_presign_params("a=1&X-Amz-Signature=abc&x-amz-credential=k&b=2"),
-            "a=1&b=2"
+            forwarded(
+                "a=1&X-Amz-Signature=abc&x-amz-credential=k&b=2",
+                false,
+                None
+            ),
+            "/p?a=1&b=2"
         );
-        assert_eq!(strip_presign_params("X-Amz-Date=1"), "");
+        assert_eq!(forwarded("X-Amz-Date=1", false, None), "/p");
+        // With --forward-auth the query goes as received.
+        let all = "a=1&X-Amz-Signature=abc&&b";
+        assert_eq!(forwarded(all, true, None), format!("/p?{all}"));
+        assert_eq!(forwarded("", true, None), "/p");
     }
 
     #[test]
