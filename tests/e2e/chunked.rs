@@ -9,7 +9,7 @@ use countersign::{AmzDate, Credentials, Payload, Request, Scope, SecretKey, Sign
 
 use super::gateway::{Upstream, gateway};
 use crate::support::peak_rss_kib;
-use crate::support::server::{RawRequest, Server, Store, TempDir};
+use crate::support::server::{RawRequest, Server, Store, TempDir, signer};
 
 const REGION: &str = "local";
 const SERVICE: &str = "countersign";
@@ -424,12 +424,7 @@ fn a_1_gib_chunked_upload_streams_through_the_gateway_decoded_in_bounded_memory(
         ("Content-Encoding", "aws-chunked"),
         ("x-amz-decoded-content-length", decoded.as_str()),
     ];
-    let signer = Signer::new(
-        Credentials::new(&creds.0, creds.1.as_str()),
-        REGION,
-        SERVICE,
-    )
-    .unwrap();
+    let signer = signer(&creds);
     let view = Request::new("PUT", "/up/big")
         .header("host", &host)
         .headers(headers.iter().copied());

@@ -34,6 +34,12 @@ fn required() -> bool {
     std::env::var("COUNTERSIGN_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
 }
 
+/// A client is missing: a failure with `COUNTERSIGN_REQUIRE_INTEROP=1`, else a loud skip.
+fn skip(msg: &str) {
+    assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
+    eprintln!("SKIPPED {msg}");
+}
+
 /// The tool's path, or `None` after saying loudly that it was skipped.
 fn tool(env: &str, fallback: &str, test: &str) -> Option<PathBuf> {
     let path = std::env::var(env)
@@ -47,11 +53,10 @@ fn tool(env: &str, fallback: &str, test: &str) -> Option<PathBuf> {
         return Some(path);
     }
     let msg = format!(
-        "{test}: `{}` not found; run `scripts/test` (it creates .venv with botocore and awscurl) or set {env}",
+        "{test}: `{}` not found; run `scripts/test` (it installs every client the interop tests use) or set {env}",
         path.display()
     );
-    assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
-    eprintln!("SKIPPED {msg}");
+    skip(&msg);
     None
 }
 
@@ -141,8 +146,7 @@ fn botocore_sigv4auth_and_query_auth_requests_verify() {
         .is_ok_and(|o| o.status.success());
     if !has_botocore {
         let msg = "botocore_sigv4auth_and_query_auth_requests_verify: botocore is not importable; run `scripts/test`";
-        assert!(!required(), "{msg}");
-        eprintln!("SKIPPED {msg}");
+        skip(msg);
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/botocore_send.py");
@@ -304,8 +308,7 @@ fn node_client(package: &str, test: &str) -> Option<(PathBuf, PathBuf)> {
         "{test}: {package} is not installed; run `scripts/test` or `npm ci --prefix {}`",
         dir.display()
     );
-    assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
-    eprintln!("SKIPPED {msg}");
+    skip(&msg);
     None
 }
 
@@ -441,8 +444,7 @@ fn aws_cli_requests_verify() {
             "{test}: `{}` not found; run `scripts/test` (it installs awscli in .venv) or set COUNTERSIGN_AWS",
             aws.display()
         );
-        assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
-        eprintln!("SKIPPED {msg}");
+        skip(&msg);
         return;
     }
     let dir = TempDir::new("aws-cli");
@@ -541,8 +543,7 @@ fn requests_auth_plugins_requests_verify() {
         let msg = format!(
             "{test}: requests-aws4auth or aws-requests-auth is missing; run `scripts/test`"
         );
-        assert!(!required(), "{msg} (COUNTERSIGN_REQUIRE_INTEROP=1)");
-        eprintln!("SKIPPED {msg}");
+        skip(&msg);
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/requests_send.py");

@@ -5,12 +5,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use countersign::{
-    AmzDate, ContentSha256Header, Credentials, Payload, Request, Signer, SigningSettings,
-};
+use countersign::{AmzDate, ContentSha256Header, Credentials, Payload, Request, SigningSettings};
 
 use crate::support::peak_rss_kib;
-use crate::support::server::{RawRequest, Server, Store, TempDir, send};
+use crate::support::server::{RawRequest, Server, Store, TempDir, send, signer};
 
 /// What the upstream saw of one request.
 #[derive(Debug, Clone)]
@@ -187,13 +185,7 @@ fn signed(
     if declared.is_some() {
         settings = settings.content_sha256(ContentSha256Header::Send);
     }
-    let signer = Signer::new(
-        Credentials::new(&creds.0, creds.1.as_str()),
-        "local",
-        "countersign",
-    )
-    .unwrap()
-    .with_settings(settings);
+    let signer = signer(creds).with_settings(settings);
     let view = Request::new(method, target)
         .header("host", &host)
         .headers(headers.iter().copied());
@@ -445,12 +437,7 @@ fn presigned_parameters_are_stripped_unless_forward_auth() {
     for (flags, forwarded) in [(&[][..], false), (&["--forward-auth"][..], true)] {
         let server = gateway(&store, &upstream, flags);
         let host = server.host();
-        let signer = Signer::new(
-            Credentials::new(&creds.0, creds.1.as_str()),
-            "local",
-            "countersign",
-        )
-        .unwrap();
+        let signer = signer(&creds);
         let view = Request::new("GET", "/api/file?v=2").header("host", &host);
         let at = AmzDate::from_system_time(SystemTime::now());
         let presigned = signer
@@ -495,12 +482,7 @@ fn query_pairs_a_client_left_unsigned_never_reach_the_upstream() {
     let upstream = Upstream::start(Duration::ZERO);
     let server = gateway(&store, &upstream, &[]);
     let host = server.host();
-    let signer = Signer::new(
-        Credentials::new(&creds.0, creds.1.as_str()),
-        "local",
-        "countersign",
-    )
-    .unwrap();
+    let signer = signer(&creds);
     let view = Request::new("GET", "/api/file?k=v").header("host", &host);
     let at = AmzDate::from_system_time(SystemTime::now());
     let signed = signer.sign(&view, Payload::Bytes(b""), at).unwrap();
@@ -757,13 +739,8 @@ fn a_1_gib_upload_streams_through_the_gateway_in_bounded_memory() {
     let hex_digest = hex::encode(digest);
 
     let host = server.host();
-    let signer = Signer::new(
-        Credentials::new(&creds.0, creds.1.as_str()),
-        "local",
-        "countersign",
-    )
-    .unwrap()
-    .with_settings(SigningSettings::default().content_sha256(ContentSha256Header::Send));
+    let signer = signer(&creds)
+        .with_settings(SigningSettings::default().content_sha256(ContentSha256Header::Send));
     let length = SIZE.to_string();
     let view = Request::new("PUT", "/up/big")
         .header("host", &host)

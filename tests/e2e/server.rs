@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use countersign::{AmzDate, Credentials, Payload, Request, Signer};
+use countersign::{AmzDate, Payload, Request};
 use serde_json::{Value, json};
 
-use crate::support::server::{RawRequest, Server, Store, TempDir, send_raw};
+use crate::support::server::{RawRequest, Server, Store, TempDir, send_raw, signer};
 
 fn now() -> AmzDate {
     AmzDate::from_system_time(SystemTime::now())
@@ -28,12 +28,7 @@ fn presigned(
     expires: u64,
 ) -> RawRequest {
     let host = server.host();
-    let signer = Signer::new(
-        Credentials::new(&creds.0, creds.1.as_str()),
-        "local",
-        "countersign",
-    )
-    .unwrap();
+    let signer = signer(creds);
     let view = Request::new("GET", target).header("host", &host);
     let p = signer
         .presign(&view, Payload::Bytes(b""), at, Duration::from_secs(expires))

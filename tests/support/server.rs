@@ -356,6 +356,17 @@ impl Response {
     }
 }
 
+/// A signer for the test server's scope (`local`, `countersign`) with long-term credentials
+/// from an `(id, secret)` pair.
+pub fn signer(creds: &(String, String)) -> Signer {
+    Signer::new(
+        Credentials::new(&creds.0, creds.1.as_str()),
+        "local",
+        "countersign",
+    )
+    .expect("signer")
+}
+
 /// Writes `req` to a fresh connection (`Connection: close`) and reads the whole response.
 pub fn send(addr: SocketAddr, req: &RawRequest) -> Response {
     let mut text = format!("{} {} HTTP/1.1\r\n", req.method, req.target);

@@ -776,6 +776,21 @@ async fn two_servers_on_one_postgres_share_keys_and_see_a_disable_within_the_ttl
 }
 
 /// Logs in through the in-process server: returns the login response body.
+/// Creates the principal `alice` with `password` (what `login_in_process` logs in as);
+/// returns the stored hash.
+async fn alice_with_password(server: &TestServer, password: &str) -> String {
+    let store = server.app.store();
+    store.create_principal("alice", false, 1).await.unwrap();
+    let hash = server
+        .app
+        .passwords()
+        .hash(zeroize::Zeroizing::new(password.to_owned()))
+        .await
+        .unwrap();
+    store.set_password("alice", &hash, 1).await.unwrap();
+    hash
+}
+
 async fn login_in_process(server: &TestServer, password: &str) -> Reply {
     let body = serde_json::json!({"principal": "alice", "password": password}).to_string();
     server
@@ -805,15 +820,7 @@ async fn sessions_expire_on_the_clock_and_never_leak_their_secrets() {
     let captured = captured_logs();
     let server = TestServer::start(&["--session-ttl", "10m", "--refresh-grace", "0s"]).await;
     let password = "LEAK-MARKER-PASSWORD-51d2";
-    let store = server.app.store();
-    store.create_principal("alice", false, 1).await.unwrap();
-    let hash = server
-        .app
-        .passwords()
-        .hash(zeroize::Zeroizing::new(password.to_owned()))
-        .await
-        .unwrap();
-    store.set_password("alice", &hash, 1).await.unwrap();
+    let hash = alice_with_password(&server, password).await;
 
     let wrong = login_in_process(&server, "LEAK-MARKER-WRONG-PASSWORD").await;
     assert_eq!(wrong.code(), "InvalidCredentials");
@@ -901,16 +908,8 @@ fn request_ids_are_distinct_hex() {
 async fn refreshing_never_takes_a_login_past_its_max_lifetime() {
     let server =
         TestServer::start(&["--refresh-ttl", "1h", "--session-max-lifetime", "150m"]).await;
-    let store = server.app.store();
-    store.create_principal("alice", false, 1).await.unwrap();
     let password = "a-password-for-the-lifetime-test";
-    let hash = server
-        .app
-        .passwords()
-        .hash(zeroize::Zeroizing::new(password.to_owned()))
-        .await
-        .unwrap();
-    store.set_password("alice", &hash, 1).await.unwrap();
+    alice_with_password(&server, password).await;
     let login = login_in_process(&server, password).await;
     assert_eq!(login.status, 200, "{}", login.body);
     let expiration = |body: &Value| body["refresh_expiration"].as_str().unwrap().to_owned();
