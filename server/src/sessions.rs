@@ -310,18 +310,20 @@ async fn login(app: &App, body: &[u8], peer: IpAddr) -> Result<Response, ApiErro
     }
     let family = new_family_id(now)?;
     let refresh = new_refresh_token()?;
-    let policy = refresh_policy(app, now);
-    let evicted = app
+    let started = app
         .store()
         .start_family(
             &name,
             &family,
             &token_hash(&refresh),
-            policy,
+            refresh_policy(app, now),
             app.sessions().max_sessions_per_principal,
         )
         .await?;
-    evicted.iter().for_each(|id| app.families().invalidate(id));
+    started
+        .revoked
+        .iter()
+        .for_each(|id| app.families().invalidate(id));
     if let Some(narrowing) = narrowing {
         let document = serde_json::to_string(&narrowing).map_err(|_| ApiError::InternalError)?;
         app.store()
@@ -333,7 +335,7 @@ async fn login(app: &App, body: &[u8], peer: IpAddr) -> Result<Response, ApiErro
             )
             .await?;
     }
-    credentials(app, &name, family, &refresh, policy.expires_at, now)
+    credentials(app, &name, family, &refresh, started.expires_at, now)
 }
 
 async fn refresh(app: &App, body: &[u8]) -> Result<Response, ApiError> {
@@ -425,13 +427,11 @@ fn credentials(
     Ok(response)
 }
 
-/// The policy of a token issued at `now`; its expiry is capped at the family's end by the
-/// store (a login's family starts at `now`).
+/// The policy of a token issued at `now`; the store caps its expiry at the family's end.
 fn refresh_policy(app: &App, now: SystemTime) -> RefreshPolicy {
     let sessions = app.sessions();
-    let ttl = sessions.refresh_ttl.min(sessions.session_max_lifetime);
     let expires = now
-        .checked_add(ttl)
+        .checked_add(sessions.refresh_ttl)
         .unwrap_or(now + Duration::from_secs(86_400 * 365));
     let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     RefreshPolicy {

@@ -38,6 +38,16 @@ pub struct FamilyState {
     pub admin: bool,
 }
 
+/// What starting a family did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedFamily {
+    /// The oldest live families revoked to stay within the limit.
+    pub revoked: Vec<String>,
+    /// When the first refresh token expires: the policy's expiry, or the family's end if
+    /// sooner.
+    pub expires_at: i64,
+}
+
 /// The result of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -154,8 +164,9 @@ impl SeaKeyStore {
         }))
     }
 
-    /// Starts a family for `principal` holding its first refresh token, revoking the oldest
-    /// live families so that at most `max_families` stay live. Returns the revoked ids.
+    /// Starts a family for `principal` holding its first refresh token (its expiry capped at
+    /// the family's end), revoking the oldest live families so that at most `max_families`
+    /// stay live.
     ///
     /// # Errors
     /// [`StoreError::PrincipalNotFound`]; [`StoreError::Database`].
@@ -166,7 +177,7 @@ impl SeaKeyStore {
         token_hash: &str,
         policy: RefreshPolicy,
         max_families: u32,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<StartedFamily, StoreError> {
         let now = policy.now;
         let policy = policy.for_family(now);
         let txn = self.db().begin().await?;
@@ -195,7 +206,10 @@ impl SeaKeyStore {
         session_family::Entity::insert(row).exec(&txn).await?;
         insert_token(&txn, family, token_hash, policy).await?;
         txn.commit().await?;
-        Ok(oldest)
+        Ok(StartedFamily {
+            revoked: oldest,
+            expires_at: policy.expires_at,
+        })
     }
 
     /// Exchanges the refresh token hashed `old_hash` for the one hashed `new_hash`.
@@ -475,13 +489,15 @@ mod tests {
             let evicted = store
                 .start_family(&alice, family, hash, policy(at, 100, 10), 2)
                 .await
-                .unwrap();
+                .unwrap()
+                .revoked;
             assert!(evicted.is_empty());
         }
         let evicted = store
             .start_family(&alice, &f3, &h3, policy(now + 2, 100, 10), 2)
             .await
-            .unwrap();
+            .unwrap()
+            .revoked;
         assert_eq!(evicted, std::slice::from_ref(&f1));
         assert!(store.family_state(&f1).await.unwrap().unwrap().revoked);
         let rotate = |old: String, new: String, at: i64| async move {
