@@ -2,7 +2,7 @@
 //! [`Signature`] type that can only be compared in constant time.
 
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{PoisonError, RwLock};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -64,10 +64,11 @@ impl fmt::Debug for SigningKey {
 /// Deriving a key costs four HMACs; a signer or verifier keeps one `SigningKeys` per access key
 /// and derives once per scope (date, region, service). The cache holds the two most recent
 /// scopes, so requests on both sides of midnight UTC do not thrash it. It is a value the caller
-/// owns: there is no global state.
+/// owns: there is no global state. Lookups share a read lock, so threads verifying with one
+/// key at once do not queue; only a new scope takes the write lock.
 pub struct SigningKeys {
     secret: SecretKey,
-    cache: Mutex<[Option<CachedKey>; 2]>,
+    cache: RwLock<[Option<CachedKey>; 2]>,
 }
 
 struct CachedKey {
@@ -82,7 +83,7 @@ impl SigningKeys {
     pub fn new(secret: SecretKey) -> Self {
         Self {
             secret,
-            cache: Mutex::new([None, None]),
+            cache: RwLock::new([None, None]),
         }
     }
 
@@ -91,8 +92,8 @@ impl SigningKeys {
         &self.secret
     }
 
-    /// Runs `f` with the signing key for a scope, under the cache lock and without copying the
-    /// key (the signer's hot path).
+    /// Runs `f` with the signing key for a scope, under the cache's read lock and without
+    /// copying the key (the hot path of signing and verifying).
     pub fn with_key<R>(
         &self,
         date: DateStamp,
@@ -100,12 +101,17 @@ impl SigningKeys {
         service: &str,
         f: impl FnOnce(&SigningKey) -> R,
     ) -> R {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let hit = cache
-            .iter()
-            .flatten()
-            .find(|c| c.date == date && &*c.region == region && &*c.service == service);
-        if let Some(hit) = hit {
+        let is_scope =
+            |c: &CachedKey| c.date == date && &*c.region == region && &*c.service == service;
+        {
+            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(hit) = cache.iter().flatten().find(|c| is_scope(c)) {
+                return f(&hit.key);
+            }
+        }
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have derived it while this one waited for the write lock.
+        if let Some(hit) = cache.iter().flatten().find(|c| is_scope(c)) {
             return f(&hit.key);
         }
         let key = SigningKey::derive(&self.secret, date, region, service);
@@ -293,6 +299,26 @@ mod tests {
         assert_eq!(b.as_bytes(), keys.signing_key(d2, "r", "s").as_bytes());
         assert_ne!(a.as_bytes(), b.as_bytes());
         assert_ne!(a.as_bytes(), keys.signing_key(d1, "r2", "s").as_bytes());
+    }
+
+    #[test]
+    fn threads_deriving_scopes_at_once_each_get_the_right_key() {
+        let keys = SigningKeys::new(SecretKey::new("s"));
+        let date = AmzDate::parse("20200101T000000Z").unwrap().date_stamp();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let keys = &keys;
+                s.spawn(move || {
+                    for i in 0..200 {
+                        // Three scopes between eight threads: the two-entry cache churns.
+                        let region = ["r0", "r1", "r2"][(t + i) % 3];
+                        let got = keys.with_key(date, region, "s", |k| *k.as_bytes());
+                        let want = SigningKey::derive(keys.secret(), date, region, "s");
+                        assert_eq!(&got, want.as_bytes(), "{region}");
+                    }
+                });
+            }
+        });
     }
 
     #[test]
