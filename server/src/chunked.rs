@@ -39,7 +39,8 @@ pub fn decoder(
         max_chunk_size: max_body.max(1),
         ..DecoderLimits::default()
     };
-    let mut decoder = ChunkedDecoder::new(mode, verified.seed.clone(), declared).limits(limits);
+    let mut decoder =
+        ChunkedDecoder::new(mode, verified.seed.as_deref().cloned(), declared).limits(limits);
     if let Some(trailer) = parts.headers.get("x-amz-trailer")
         && mode.has_trailer()
     {

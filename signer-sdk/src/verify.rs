@@ -5,6 +5,7 @@
 //! [`Pending::finish`] rebuilds the canonical request and compares signatures in constant time.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
@@ -20,7 +21,7 @@ use crate::chunked::{Seed, StreamingMode};
 use crate::date::AmzDate;
 use crate::error::{Mismatch, SignatureLocation, VerifyError};
 use crate::presigned_query::{PresignedQuery, is_presigned};
-use crate::signing_key::{SigningKeys, decode_hex, hex_bytes, hex_str};
+use crate::signing_key::{SigningKey, SigningKeys, decode_hex, hex_bytes, hex_str};
 use crate::string_to_sign::{Scope, StringToSign};
 
 /// `x-amz-*` headers that only describe the body encoding and may travel unsigned.
@@ -279,7 +280,8 @@ pub struct Verified {
     /// For a signed streaming body ([`PayloadClaim::Streaming`] with
     /// [`StreamingMode::Signed`] or [`StreamingMode::SignedWithTrailer`]): the start of the
     /// chunk signature chain, to seed the [`ChunkedDecoder`](crate::chunked::ChunkedDecoder).
-    pub seed: Option<Seed>,
+    /// Boxed: it holds a copy of the signing key, and a `Verified` is moved on every request.
+    pub seed: Option<Box<Seed>>,
     /// For a streaming body: `x-amz-decoded-content-length`, the length the chunks must carry.
     pub decoded_content_length: Option<u64>,
 }
@@ -509,39 +511,46 @@ impl<'r> Pending<'r> {
             Auth::Header(a, _) => a.signature(),
             Auth::Query(q) => q.signature(),
         };
-        // The key is copied out of the cache: the cache lock is held for the copy only, not
-        // for the hashing, so verifications with one key on several threads do not queue.
-        let key = keys.signing_key(scope.date, scope.region, scope.service);
-        let seed = |payload: &str, alternative| {
+        let seed = |payload: &str, alternative, key: &SigningKey| {
             let mut verified = self.accepted(claim, body_sha256, payload, alternative)?;
             if let PayloadClaim::Streaming(mode) = claim {
                 verified.decoded_content_length = self.decoded_len;
                 if mode.signs_chunks() {
                     let seed = Seed::new(key.clone(), self.date(), scope, *signature);
-                    verified.seed = Some(seed);
+                    verified.seed = Some(Box::new(seed));
                 }
             }
             Ok(verified)
         };
-        // The strict reading, written once into one buffer: only the payload line differs
-        // between the candidates.
-        let mut text = self.strict_text();
-        let prefix = text.len();
-        // The one buffer must read as the strict variant's lines (which the alternatives and
-        // the mismatch report use).
-        debug_assert_eq!(self.canonical(&self.strict_variant(), "").to_string(), text);
-        let strict_match = payloads.iter().find(|payload| {
-            text.truncate(prefix);
-            text.push_str(payload);
-            let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
-            let sts = StringToSign::with_date_bytes(self.stamp, scope, &digest);
-            sts.sign(&key).ct_eq(signature)
+        // The strict reading, written once into this thread's buffer: only the payload line
+        // differs between the candidates. The common case signs under the key cache's read
+        // lock, without copying the key.
+        let strict = with_text_buffer(|text| {
+            self.write_strict_text(text);
+            let prefix = text.len();
+            // The one buffer must read as the strict variant's lines (which the alternatives
+            // and the mismatch report use).
+            debug_assert_eq!(
+                self.canonical(&self.strict_variant(), "").to_string(),
+                *text
+            );
+            keys.with_key(scope.date, scope.region, scope.service, |key| {
+                let strict_match = payloads.iter().find(|payload| {
+                    text.truncate(prefix);
+                    text.push_str(payload);
+                    let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+                    let sts = StringToSign::with_date_bytes(self.stamp, scope, &digest);
+                    sts.sign(key).ct_eq(signature)
+                });
+                strict_match.map(|p| seed(p, None, key))
+            })
         });
-        if let Some(p) = strict_match {
-            return seed(p, None);
+        if let Some(verified) = strict {
+            return verified;
         }
         // The alternative readings (rare: a client that canonicalizes differently, or a
-        // wrong signature) build each line separately.
+        // wrong signature) build each line separately, with a copy of the key.
+        let key = keys.signing_key(scope.date, scope.region, scope.service);
         let strict = self.strict_variant();
         let matches = |v: &Variant<'r>, payload: &str| {
             let creq = self.canonical(v, payload);
@@ -550,7 +559,7 @@ impl<'r> Pending<'r> {
         };
         for v in self.alternatives(&strict) {
             if let Some(p) = payloads.iter().find(|p| matches(&v, p)) {
-                return seed(p, v.alternative);
+                return seed(p, v.alternative, &key);
             }
         }
         let creq = self.canonical(&strict, payloads[0]);
@@ -759,23 +768,22 @@ impl<'r> Pending<'r> {
         }
     }
 
-    /// The strict reading's canonical request up to its payload line, in one buffer.
-    fn strict_text(&self) -> String {
+    /// Writes the strict reading's canonical request up to its payload line into `text`
+    /// (empty).
+    fn write_strict_text(&self, text: &mut String) {
         let req = self.req;
         let (method, path, query, signed) =
             (req.method(), req.path(), req.query(), self.signed_headers());
         let list = req.header_list();
         let values: usize = list.iter().map(|(_, v)| v.len() + 1).sum();
         // Room for some encoding of the path and query and for a 64-digit payload line.
-        let mut text = String::with_capacity(
-            method.len() + path.len() + query.len() + 2 * signed.len() + values + 128,
-        );
+        text.reserve(method.len() + path.len() + query.len() + 2 * signed.len() + values + 128);
         text.push_str(method);
         text.push('\n');
         text.push_str(&canonical_uri(path, self.policy.uri_encoding));
         text.push('\n');
         let skip = self.location() == SignatureLocation::Query;
-        canonical_query(query, QueryReading::PlusIsSpace, skip, &mut text);
+        canonical_query(query, QueryReading::PlusIsSpace, skip, text);
         text.push('\n');
         // Each signed name with its values in order of appearance (every name has one at
         // least: `begin` checked).
@@ -788,14 +796,13 @@ impl<'r> Pending<'r> {
                     text.push(',');
                 }
                 first = false;
-                push_value(value, &mut text);
+                push_value(value, text);
             }
             text.push('\n');
         }
         text.push('\n');
         text.push_str(signed);
         text.push('\n');
-        text
     }
 
     /// The strict reading of the request, line by line (for the alternatives).
@@ -920,6 +927,32 @@ impl<'r> Pending<'r> {
 }
 
 /// What `x-amz-content-sha256` (its trimmed value) declares about the body.
+/// Largest buffer [`with_text_buffer`] keeps for the next call on its thread.
+const MAX_KEPT_BUFFER: usize = 16 * 1024;
+
+/// Runs `f` with an empty string buffer: this thread's, so that a verification builds its
+/// canonical request without an allocation, or a new one if that is in use.
+fn with_text_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    thread_local! {
+        static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    let mut text = BUFFER
+        .try_with(|b| b.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).ok())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    text.clear();
+    let result = f(&mut text);
+    if text.capacity() <= MAX_KEPT_BUFFER {
+        let _ = BUFFER.try_with(|b| {
+            if let Ok(mut kept) = b.try_borrow_mut() {
+                *kept = text;
+            }
+        });
+    }
+    result
+}
+
 fn read_payload_claim(declared: Option<&str>) -> Result<PayloadClaim, VerifyError> {
     let Some(declared) = declared else {
         return Ok(PayloadClaim::BodyHash);
@@ -1021,6 +1054,33 @@ impl AsRef<SigningKeys> for SigningKeys {
 
 #[cfg(test)]
 mod tests {
+    use super::{MAX_KEPT_BUFFER, with_text_buffer};
+
+    #[test]
+    fn the_text_buffer_is_reused_empty_and_a_nested_call_gets_its_own() {
+        let first = with_text_buffer(|text| {
+            text.push_str("first");
+            // Nested (cannot happen in `finish`, but must not panic): a fresh buffer.
+            let inner = with_text_buffer(|inner| {
+                assert!(inner.is_empty());
+                inner.push_str("inner");
+                inner.as_ptr() as usize
+            });
+            assert_ne!(inner, text.as_ptr() as usize);
+            assert_eq!(text, "first");
+            text.as_ptr() as usize
+        });
+        // The thread keeps one buffer and hands it out again, emptied.
+        let again = with_text_buffer(|text| {
+            assert!(text.is_empty());
+            text.as_ptr() as usize
+        });
+        assert_eq!(again, first);
+        // A buffer grown past the limit is dropped, not kept for the thread.
+        with_text_buffer(|text| text.push_str(&"x".repeat(MAX_KEPT_BUFFER + 1)));
+        with_text_buffer(|text| assert!(text.capacity() <= MAX_KEPT_BUFFER));
+    }
+
     #[test]
     fn trim_is_str_trim() {
         for text in [

@@ -992,7 +992,7 @@ fn verifier_accepts_the_published_seed_request_and_seeds_the_decoder() {
         .expect("a signed streaming request has a seed");
     let body = published_body(ex, "\r\n");
     let (data, end) = decode_in(
-        ChunkedDecoder::new(StreamingMode::Signed, Some(seed), 66560),
+        ChunkedDecoder::new(StreamingMode::Signed, Some(*seed), 66560),
         &body,
         4096,
     );
