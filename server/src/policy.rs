@@ -15,7 +15,7 @@
 //! policy must both allow a request (the key's can only narrow the principal's), and so must
 //! the narrowed policy of session credentials.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 

@@ -10,7 +10,7 @@
 //!
 //! The design and its reasons are in `spec/protocol.md`, section "Sessions".
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};

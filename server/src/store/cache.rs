@@ -5,8 +5,12 @@
 //! ids are cached too, for `min(ttl, 5 s)`, so a flood of random ids cannot hammer the
 //! database; ids that cannot be ours (wrong shape) never reach it. Concurrent misses for
 //! one id share a single database query.
+//!
+//! The maps hash with foldhash, seeded at random per process (as are the policy, session and
+//! family caches): SipHash was a measurable part of a cached verification, and the ids are
+//! short and of our own shape.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -87,8 +91,8 @@ impl<S: KeyStore> KeyCache<S> {
             clock,
             ttl,
             negative_ttl: ttl.min(MAX_NEGATIVE_TTL),
-            entries: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
+            inflight: Mutex::new(HashMap::default()),
             hits: StripedCounter::default(),
             misses: AtomicU64::new(0),
         }

@@ -8,7 +8,7 @@
 //! that made the change, which invalidates its entry). Missing families (deleted by `gc`)
 //! are cached as `None` and treated as revoked.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -54,7 +54,7 @@ impl<S: FamilySource> FamilyCache<S> {
             source,
             clock,
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
         }
     }
 
