@@ -234,8 +234,8 @@ impl App {
         method: &str,
         path: &str,
     ) -> Result<(), ApiError> {
-        if path.starts_with("/v1/auth/") {
-            return Ok(());
+        if let Some(decided) = self.authorize_cached(caller, method, path) {
+            return decided;
         }
         let key = (caller.auth != AuthMethod::Session).then_some(&*caller.access_key_id);
         self.policies
@@ -248,6 +248,28 @@ impl App {
                 caller.authenticated_at,
             )
             .await
+    }
+
+    /// [`App::authorize`] when the policies are cached, without waiting; `None` when the store
+    /// must be asked.
+    pub fn authorize_cached(
+        &self,
+        caller: &Caller,
+        method: &str,
+        path: &str,
+    ) -> Option<Result<(), ApiError>> {
+        if path.starts_with("/v1/auth/") {
+            return Some(Ok(()));
+        }
+        let key = (caller.auth != AuthMethod::Session).then_some(&*caller.access_key_id);
+        self.policies.authorize_cached(
+            &caller.principal,
+            key,
+            caller.family.as_deref(),
+            method,
+            path,
+            caller.authenticated_at,
+        )
     }
 
     /// The metrics.
@@ -376,13 +398,28 @@ impl App {
             return Box::pin(self.forward(route, request, started)).await;
         }
         let method = request.method().clone();
-        let authenticated = auth::authenticate(self, request).await;
+        // The common request (a cached key, no body, cached policies, `whoami`) is answered
+        // without waiting on anything, and so without building the futures of the steps that
+        // may wait: those are boxed, so that this future stays small (it is moved on every
+        // request).
+        let authenticated = match auth::authenticate_now(self, request) {
+            auth::Now::Done(result) => result,
+            auth::Now::Wait(request) => Box::pin(auth::authenticate(self, request)).await,
+        };
         self.metrics.verification_time(started.elapsed());
         let (caller, body) = authenticated.map_err(|err| (err, None))?;
-        if let Err(err) = self.authorize(&caller, method.as_str(), path).await {
+        let authorized = match self.authorize_cached(&caller, method.as_str(), path) {
+            Some(decided) => decided,
+            None => Box::pin(self.authorize(&caller, method.as_str(), path)).await,
+        };
+        if let Err(err) = authorized {
             return Err((err, Some(caller)));
         }
-        match routes::handle(self, &caller, &method, path, &body).await {
+        let answered = match routes::answer_now(&caller, &method, path) {
+            Some(answer) => answer,
+            None => Box::pin(routes::handle(self, &caller, &method, path, &body)).await,
+        };
+        match answered {
             Ok(response) => Ok((response, Some(caller))),
             Err(err) => Err((err, Some(caller))),
         }

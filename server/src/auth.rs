@@ -129,6 +129,58 @@ pub async fn authenticate(
     Ok((caller, body))
 }
 
+/// What [`authenticate_now`] could do without waiting.
+pub enum Now {
+    /// The request is authenticated (with its empty body) or refused.
+    Done(Result<(Caller, Bytes), ApiError>),
+    /// It needs something to wait for (the key store, a body, a session's state): hand it to
+    /// [`authenticate`], which starts over.
+    Wait(Request<Incoming>),
+}
+
+/// [`authenticate`] for the common request, without waiting and so without building its
+/// future: no body, a long-term key the cache knows. Anything else comes back as
+/// [`Now::Wait`]; the refusals it gives are the ones [`authenticate`] would give, in the same
+/// order.
+pub fn authenticate_now(app: &App, request: Request<Incoming>) -> Now {
+    if !request.body().is_end_stream() {
+        return Now::Wait(request);
+    }
+    let (parts, body) = request.into_parts();
+    match authenticate_cached(app, &parts) {
+        Some(result) => Now::Done(result.map(|caller| (caller, Bytes::new()))),
+        None => Now::Wait(Request::from_parts(parts, body)),
+    }
+}
+
+/// The steps of [`authenticate`] for a request without a body, when none has to wait.
+fn authenticate_cached(
+    app: &App,
+    parts: &http::request::Parts,
+) -> Option<Result<Caller, ApiError>> {
+    let view = request_view(parts);
+    let now = app.clock().now();
+    let pending = match app.verifier().begin(&view, now) {
+        Ok(pending) => pending,
+        Err(err) => return Some(Err(err.into())),
+    };
+    if matches!(pending.payload_claim(), PayloadClaim::Streaming(_)) {
+        return None;
+    }
+    let key = match Holder::known(app, &pending, now) {
+        Ok(Some(Holder::Key(key))) => key,
+        // Session credentials (their revocation state may need the store), a cache miss.
+        Ok(_) => return None,
+        Err(err) => return Some(Err(err)),
+    };
+    Some(
+        pending
+            .finish(&key.signing_keys, Some(&EMPTY_SHA256))
+            .map_err(ApiError::from)
+            .and_then(|verified| key_caller(app, &key, verified.location, now)),
+    )
+}
+
 /// Whose secret signed a request: a long-term access key, or session credentials (`ASCS…`
 /// ids, opened from their token without the key store).
 enum Holder {
@@ -183,29 +235,37 @@ impl Holder {
         location: SignatureLocation,
         now: SystemTime,
     ) -> Result<Caller, ApiError> {
-        let key = match self {
-            Self::Session(session) => {
-                // Its store fallback makes a large future: boxed, so a key's stays small.
-                return Box::pin(sessions::session_caller(app, &session, now)).await;
-            }
-            Self::Key(key) => key,
-        };
-        if !key.principal_enabled {
-            return Err(ApiError::access_denied(format!(
-                "principal `{}` is disabled",
-                key.principal
-            )));
+        match self {
+            // Its store fallback makes a large future: boxed, so a key's stays small.
+            Self::Session(session) => Box::pin(sessions::session_caller(app, &session, now)).await,
+            Self::Key(key) => key_caller(app, &key, location, now),
         }
-        app.last_used().touch_cached(&key, unix_seconds(now));
-        Ok(Caller {
-            principal: key.principal.clone(),
-            access_key_id: key.access_key_id.clone(),
-            auth: AuthMethod::from(location),
-            admin: key.admin,
-            family: None,
-            authenticated_at: now,
-        })
     }
+}
+
+/// The caller a long-term key's signature stands for, once it checked out: the principal must
+/// be enabled. Queues the key's `last used` (off the hot path, at most once a minute).
+fn key_caller(
+    app: &App,
+    key: &CachedKey,
+    location: SignatureLocation,
+    now: SystemTime,
+) -> Result<Caller, ApiError> {
+    if !key.principal_enabled {
+        return Err(ApiError::access_denied(format!(
+            "principal `{}` is disabled",
+            key.principal
+        )));
+    }
+    app.last_used().touch_cached(key, unix_seconds(now));
+    Ok(Caller {
+        principal: key.principal.clone(),
+        access_key_id: key.access_key_id.clone(),
+        auth: AuthMethod::from(location),
+        admin: key.admin,
+        family: None,
+        authenticated_at: now,
+    })
 }
 
 /// Authenticates a request for the gateway, deciding how its body may travel on.

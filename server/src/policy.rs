@@ -324,27 +324,8 @@ impl PolicyCache {
         path: &str,
         now: SystemTime,
     ) -> Result<(), ApiError> {
-        let subjects = [
-            Some((Subject::Principal, principal)),
-            access_key_id.map(|id| (Subject::Key, id)),
-            session.map(|family| (Subject::Session, family)),
-        ];
-        // One lock for all subjects; only a missing or stale entry goes to the store.
-        let mut cached: [Option<Option<Arc<Policy>>>; 3] = Default::default();
-        {
-            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            for (found, (kind, subject)) in cached
-                .iter_mut()
-                .zip(&subjects)
-                .filter_map(|(c, s)| Some((c, (*s)?)))
-            {
-                if let Some((policy, at)) = entries[slot(kind)].get(subject)
-                    && self.is_fresh(*at, now)
-                {
-                    *found = Some(policy.clone());
-                }
-            }
-        }
+        let subjects = subjects(principal, access_key_id, session);
+        let cached = self.cached(&subjects, now);
         for (found, (kind, subject)) in cached
             .into_iter()
             .zip(subjects)
@@ -355,22 +336,137 @@ impl PolicyCache {
                 // Rare (first sight or TTL expiry): boxed to keep the request's future small.
                 None => Box::pin(self.get_at(kind, subject, now)).await?,
             };
-            if let Some(policy) = policy {
-                policy.check(method, path).map_err(|denial| {
-                    ApiError::access_denied(denial.describe(kind.as_str(), method, path))
-                })?;
-            }
+            check(kind, policy.as_deref(), method, path)?;
         }
         Ok(())
+    }
+
+    /// [`PolicyCache::authorize`] when every subject's policy is cached and fresh, without
+    /// waiting; `None` when the store must be asked.
+    pub fn authorize_cached(
+        &self,
+        principal: &str,
+        access_key_id: Option<&str>,
+        session: Option<&str>,
+        method: &str,
+        path: &str,
+        now: SystemTime,
+    ) -> Option<Result<(), ApiError>> {
+        let subjects = subjects(principal, access_key_id, session);
+        let cached = self.cached(&subjects, now);
+        let complete = subjects
+            .iter()
+            .zip(&cached)
+            .all(|(subject, found)| subject.is_none() || found.is_some());
+        if !complete {
+            return None;
+        }
+        Some(
+            subjects
+                .iter()
+                .zip(&cached)
+                .filter_map(|(subject, found)| Some((subject.as_ref()?.0, found.as_ref()?)))
+                .try_for_each(|(kind, policy)| check(kind, policy.as_deref(), method, path)),
+        )
+    }
+
+    /// The cached and fresh policies of `subjects`, read under one lock: `None` for a subject
+    /// the store must be asked about (or that is absent from `subjects`).
+    fn cached(
+        &self,
+        subjects: &[Option<(Subject, &str)>; 3],
+        now: SystemTime,
+    ) -> [Option<Option<Arc<Policy>>>; 3] {
+        let mut cached: [Option<Option<Arc<Policy>>>; 3] = Default::default();
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        for (found, (kind, subject)) in cached
+            .iter_mut()
+            .zip(subjects)
+            .filter_map(|(c, s)| Some((c, (*s)?)))
+        {
+            if let Some((policy, at)) = entries[slot(kind)].get(subject)
+                && self.is_fresh(*at, now)
+            {
+                *found = Some(policy.clone());
+            }
+        }
+        cached
+    }
+}
+
+/// The subjects whose policies a request must satisfy: the principal, the access key (not for
+/// session credentials) and the session's narrowing.
+fn subjects<'s>(
+    principal: &'s str,
+    access_key_id: Option<&'s str>,
+    session: Option<&'s str>,
+) -> [Option<(Subject, &'s str)>; 3] {
+    [
+        Some((Subject::Principal, principal)),
+        access_key_id.map(|id| (Subject::Key, id)),
+        session.map(|family| (Subject::Session, family)),
+    ]
+}
+
+/// Checks one subject's policy (none: everything allowed).
+fn check(kind: Subject, policy: Option<&Policy>, method: &str, path: &str) -> Result<(), ApiError> {
+    match policy {
+        Some(policy) => policy.check(method, path).map_err(|denial| {
+            ApiError::access_denied(denial.describe(kind.as_str(), method, path))
+        }),
+        None => Ok(()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
+    use crate::clock::fake::FakeClock;
+    use crate::store::KeyStore;
+    use crate::store::master_key::MasterKey;
 
     fn policy(json: &str) -> Policy {
         Policy::parse(json).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_cached_check_answers_only_from_fresh_entries_and_agrees_with_the_full_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+        let store = SeaKeyStore::connect(&url, MasterKey::generate().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store.create_principal("p", false, 0).await.unwrap();
+        let document = r#"{"allow": [{"methods": ["GET"], "paths": ["/**"]}]}"#;
+        store
+            .set_policy(Subject::Principal, "p", Some(document), 0)
+            .await
+            .unwrap();
+        let clock = Arc::new(FakeClock::at(1_000));
+        let ttl = Duration::from_secs(60);
+        let cache = PolicyCache::new(Arc::new(store), clock.clone(), ttl);
+        let now = || clock.now();
+        let cached = |method, now| cache.authorize_cached("p", None, None, method, "/x", now);
+        // Nothing cached yet: only the full check can answer (and caches what it read).
+        assert!(cached("GET", now()).is_none());
+        let full = cache.authorize("p", None, None, "GET", "/x", now()).await;
+        assert!(full.is_ok());
+        // Now the cached check answers, as the full one does.
+        assert!(matches!(cached("GET", now()), Some(Ok(()))));
+        let denied = cached("DELETE", now()).unwrap().unwrap_err();
+        assert_eq!(denied.code(), "AccessDenied");
+        let full = cache
+            .authorize("p", None, None, "DELETE", "/x", now())
+            .await;
+        assert_eq!(full.unwrap_err().code(), "AccessDenied");
+        // A subject not seen yet (a key) sends it back to the store.
+        let with_key = cache.authorize_cached("p", Some("AKCSX"), None, "GET", "/x", now());
+        assert!(with_key.is_none());
+        // Past the TTL the entries are stale: the store again.
+        clock.advance(ttl);
+        assert!(cached("GET", now()).is_none());
     }
 
     #[test]

@@ -97,24 +97,55 @@ pub async fn handle(
     path: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let route =
-        Route::parse(path).ok_or_else(|| ApiError::NotFound(format!("no route for `{path}`")))?;
+    match route(caller, method, path) {
+        Routed::Answer(answer) => answer,
+        // The store-backed routes make a large future: boxed, so that `whoami`'s stays small.
+        Routed::Dispatch(route) => Box::pin(dispatch(app, caller, method, route, body)).await,
+    }
+}
+
+/// The answer when it needs no store: an unknown path (404), a wrong method (405), an admin
+/// route for a non-admin (403), `whoami`; `None` for the routes [`handle`] dispatches.
+pub fn answer_now(
+    caller: &Caller,
+    method: &Method,
+    path: &str,
+) -> Option<Result<Response, ApiError>> {
+    match route(caller, method, path) {
+        Routed::Answer(answer) => Some(answer),
+        Routed::Dispatch(_) => None,
+    }
+}
+
+/// Where a request goes: an answer ready now, or a route to dispatch.
+enum Routed {
+    Answer(Result<Response, ApiError>),
+    Dispatch(Route),
+}
+
+fn route(caller: &Caller, method: &Method, path: &str) -> Routed {
+    let Some(route) = Route::parse(path) else {
+        return Routed::Answer(Err(not_found(path)));
+    };
     if !route.allowed().split(", ").any(|m| m == method.as_str()) {
-        return Err(ApiError::MethodNotAllowed {
+        return Routed::Answer(Err(ApiError::MethodNotAllowed {
             allowed: route.allowed(),
-        });
+        }));
     }
     if route.is_admin() && !caller.admin {
-        return Err(ApiError::access_denied(format!(
+        return Routed::Answer(Err(ApiError::access_denied(format!(
             "principal `{}` is not an admin",
             caller.principal
-        )));
+        ))));
     }
     if route == Route::Whoami {
-        return Ok(whoami(caller));
+        return Routed::Answer(Ok(whoami(caller)));
     }
-    // The store-backed routes make a large future: boxed, so that `whoami`'s stays small.
-    Box::pin(dispatch(app, caller, method, route, body)).await
+    Routed::Dispatch(route)
+}
+
+fn not_found(path: &str) -> ApiError {
+    ApiError::NotFound(format!("no route for `{path}`"))
 }
 
 async fn dispatch(
