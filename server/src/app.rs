@@ -32,7 +32,7 @@ use crate::config::{GatewayRoute, MAX_SESSION_TTL, ServeArgs, SessionArgs};
 use crate::error::{ApiError, ErrorRendering, Response, ResponseBody, json_response};
 use crate::metrics::{Metrics, RouteLabel};
 use crate::password::Passwords;
-use crate::policy::PolicyCache;
+use crate::policy::{PolicyCache, Subjects};
 use crate::proxy::{ForwardError, Gateway, Tls};
 use crate::routes;
 use crate::session_token::SessionSealer;
@@ -237,16 +237,9 @@ impl App {
         if let Some(decided) = self.authorize_cached(caller, method, path) {
             return decided;
         }
-        let key = (caller.auth != AuthMethod::Session).then_some(&*caller.access_key_id);
+        let subjects = policy_subjects(caller);
         self.policies
-            .authorize(
-                &caller.principal,
-                key,
-                caller.family.as_deref(),
-                method,
-                path,
-                caller.authenticated_at,
-            )
+            .authorize(subjects, method, path, caller.authenticated_at)
             .await
     }
 
@@ -261,15 +254,9 @@ impl App {
         if path.starts_with("/v1/auth/") {
             return Some(Ok(()));
         }
-        let key = (caller.auth != AuthMethod::Session).then_some(&*caller.access_key_id);
-        self.policies.authorize_cached(
-            &caller.principal,
-            key,
-            caller.family.as_deref(),
-            method,
-            path,
-            caller.authenticated_at,
-        )
+        let subjects = policy_subjects(caller);
+        self.policies
+            .authorize_cached(subjects, method, path, caller.authenticated_at)
     }
 
     /// The metrics.
@@ -829,6 +816,13 @@ fn route_label(path: &str, gateway: bool) -> RouteLabel {
         _ if gateway => RouteLabel::Gateway,
         _ => RouteLabel::Other,
     }
+}
+
+/// Whose policies apply to the caller: its principal's, its access key's (not for session
+/// credentials, whose id is temporary) and its session's narrowing.
+fn policy_subjects(caller: &Caller) -> Subjects<'_> {
+    let key = (caller.auth != AuthMethod::Session).then_some(&*caller.access_key_id);
+    Subjects::new(&caller.principal, key, caller.family.as_deref())
 }
 
 /// A request id: 16 hex digits, unique within the process and, with a random per-process

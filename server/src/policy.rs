@@ -317,18 +317,15 @@ impl PolicyCache {
     /// 403 `AccessDenied` naming the policy and rule that denied it; 503 when the store fails.
     pub async fn authorize(
         &self,
-        principal: &str,
-        access_key_id: Option<&str>,
-        session: Option<&str>,
+        subjects: Subjects<'_>,
         method: &str,
         path: &str,
         now: SystemTime,
     ) -> Result<(), ApiError> {
-        let subjects = subjects(principal, access_key_id, session);
         let cached = self.cached(&subjects, now);
         for (found, (kind, subject)) in cached
             .into_iter()
-            .zip(subjects)
+            .zip(subjects.0)
             .filter_map(|(c, s)| Some((c, s?)))
         {
             let policy = match found {
@@ -345,16 +342,14 @@ impl PolicyCache {
     /// waiting; `None` when the store must be asked.
     pub fn authorize_cached(
         &self,
-        principal: &str,
-        access_key_id: Option<&str>,
-        session: Option<&str>,
+        subjects: Subjects<'_>,
         method: &str,
         path: &str,
         now: SystemTime,
     ) -> Option<Result<(), ApiError>> {
-        let subjects = subjects(principal, access_key_id, session);
         let cached = self.cached(&subjects, now);
         let complete = subjects
+            .0
             .iter()
             .zip(&cached)
             .all(|(subject, found)| subject.is_none() || found.is_some());
@@ -363,6 +358,7 @@ impl PolicyCache {
         }
         Some(
             subjects
+                .0
                 .iter()
                 .zip(&cached)
                 .filter_map(|(subject, found)| Some((subject.as_ref()?.0, found.as_ref()?)))
@@ -372,16 +368,12 @@ impl PolicyCache {
 
     /// The cached and fresh policies of `subjects`, read under one lock: `None` for a subject
     /// the store must be asked about (or that is absent from `subjects`).
-    fn cached(
-        &self,
-        subjects: &[Option<(Subject, &str)>; 3],
-        now: SystemTime,
-    ) -> [Option<Option<Arc<Policy>>>; 3] {
+    fn cached(&self, subjects: &Subjects<'_>, now: SystemTime) -> [Option<Option<Arc<Policy>>>; 3] {
         let mut cached: [Option<Option<Arc<Policy>>>; 3] = Default::default();
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         for (found, (kind, subject)) in cached
             .iter_mut()
-            .zip(subjects)
+            .zip(&subjects.0)
             .filter_map(|(c, s)| Some((c, (*s)?)))
         {
             if let Some((policy, at)) = entries[slot(kind)].get(subject)
@@ -396,16 +388,22 @@ impl PolicyCache {
 
 /// The subjects whose policies a request must satisfy: the principal, the access key (not for
 /// session credentials) and the session's narrowing.
-fn subjects<'s>(
-    principal: &'s str,
-    access_key_id: Option<&'s str>,
-    session: Option<&'s str>,
-) -> [Option<(Subject, &'s str)>; 3] {
-    [
-        Some((Subject::Principal, principal)),
-        access_key_id.map(|id| (Subject::Key, id)),
-        session.map(|family| (Subject::Session, family)),
-    ]
+#[derive(Debug, Clone, Copy)]
+pub struct Subjects<'s>([Option<(Subject, &'s str)>; 3]);
+
+impl<'s> Subjects<'s> {
+    /// The principal's, and the access key's and the session's when given.
+    pub fn new(
+        principal: &'s str,
+        access_key_id: Option<&'s str>,
+        session: Option<&'s str>,
+    ) -> Self {
+        Self([
+            Some((Subject::Principal, principal)),
+            access_key_id.map(|id| (Subject::Key, id)),
+            session.map(|family| (Subject::Session, family)),
+        ])
+    }
 }
 
 /// Checks one subject's policy (none: everything allowed).
@@ -448,21 +446,21 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let cache = PolicyCache::new(Arc::new(store), clock.clone(), ttl);
         let now = || clock.now();
-        let cached = |method, now| cache.authorize_cached("p", None, None, method, "/x", now);
+        let alone = Subjects::new("p", None, None);
+        let cached = |method, now| cache.authorize_cached(alone, method, "/x", now);
         // Nothing cached yet: only the full check can answer (and caches what it read).
         assert!(cached("GET", now()).is_none());
-        let full = cache.authorize("p", None, None, "GET", "/x", now()).await;
+        let full = cache.authorize(alone, "GET", "/x", now()).await;
         assert!(full.is_ok());
         // Now the cached check answers, as the full one does.
         assert!(matches!(cached("GET", now()), Some(Ok(()))));
         let denied = cached("DELETE", now()).unwrap().unwrap_err();
         assert_eq!(denied.code(), "AccessDenied");
-        let full = cache
-            .authorize("p", None, None, "DELETE", "/x", now())
-            .await;
+        let full = cache.authorize(alone, "DELETE", "/x", now()).await;
         assert_eq!(full.unwrap_err().code(), "AccessDenied");
         // A subject not seen yet (a key) sends it back to the store.
-        let with_key = cache.authorize_cached("p", Some("AKCSX"), None, "GET", "/x", now());
+        let with_key =
+            cache.authorize_cached(Subjects::new("p", Some("AKCSX"), None), "GET", "/x", now());
         assert!(with_key.is_none());
         // Past the TTL the entries are stale: the store again.
         clock.advance(ttl);
