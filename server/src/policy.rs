@@ -422,7 +422,7 @@ mod tests {
     use crate::clock::Clock;
     use crate::clock::fake::FakeClock;
     use crate::store::KeyStore;
-    use crate::store::master_key::MasterKey;
+    use crate::store::sea::tests::sqlite_store;
 
     fn policy(json: &str) -> Policy {
         Policy::parse(json).unwrap()
@@ -431,11 +431,7 @@ mod tests {
     #[tokio::test]
     async fn the_cached_check_answers_only_from_fresh_entries_and_agrees_with_the_full_one() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
-        let store = SeaKeyStore::connect(&url, MasterKey::generate().unwrap())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (store, _) = sqlite_store(dir.path()).await;
         store.create_principal("p", false, 0).await.unwrap();
         let document = r#"{"allow": [{"methods": ["GET"], "paths": ["/**"]}]}"#;
         store

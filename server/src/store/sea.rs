@@ -363,7 +363,7 @@ fn to_key_info(row: access_key::Model) -> AccessKeyInfo {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const POSTGRES_ENV: &str = "COUNTERSIGN_TEST_POSTGRES_URL";
@@ -375,7 +375,8 @@ mod tests {
         )
     }
 
-    async fn sqlite_store(dir: &std::path::Path) -> (SeaKeyStore, String) {
+    /// A migrated store on a new SQLite database in `dir`, and its URL.
+    pub(crate) async fn sqlite_store(dir: &std::path::Path) -> (SeaKeyStore, String) {
         let url = format!("sqlite://{}?mode=rwc", dir.join("keys.db").display());
         let store = SeaKeyStore::connect(&url, MasterKey::generate().unwrap())
             .await
@@ -570,16 +571,25 @@ mod tests {
 
     #[tokio::test]
     async fn crud_on_postgres_when_configured() {
+        let Some(store) = postgres_store("crud_on_postgres_when_configured").await else {
+            return;
+        };
+        crud_scenario(&store).await;
+    }
+
+    /// A migrated store on the PostgreSQL database of `COUNTERSIGN_TEST_POSTGRES_URL`; `None`
+    /// (after saying so, naming `test`) when it is not set. Set but unreachable is a failure.
+    pub(crate) async fn postgres_store(test: &str) -> Option<SeaKeyStore> {
         let Ok(url) = std::env::var(POSTGRES_ENV) else {
             eprintln!(
-                "SKIPPED crud_on_postgres_when_configured: set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
+                "SKIPPED {test}: set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
             );
-            return;
+            return None;
         };
         let store = SeaKeyStore::connect(&url, MasterKey::generate().unwrap())
             .await
             .unwrap_or_else(|err| panic!("{POSTGRES_ENV} is set but {url} is unreachable: {err}"));
         store.migrate().await.unwrap();
-        crud_scenario(&store).await;
+        Some(store)
     }
 }

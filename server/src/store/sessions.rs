@@ -440,9 +440,7 @@ mod tests {
     use super::*;
     use crate::store::KeyStore;
     use crate::store::keys::new_key_id;
-    use crate::store::master_key::MasterKey;
-
-    const POSTGRES_ENV: &str = "COUNTERSIGN_TEST_POSTGRES_URL";
+    use crate::store::sea::tests::{postgres_store, sqlite_store};
 
     fn unique(prefix: &str) -> String {
         format!(
@@ -660,27 +658,16 @@ mod tests {
     #[tokio::test]
     async fn sessions_on_sqlite() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
-        let store = SeaKeyStore::connect(&url, MasterKey::generate().unwrap())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (store, _) = sqlite_store(dir.path()).await;
         sessions_scenario(&store).await;
         family_lifetime_scenario(&store).await;
     }
 
     #[tokio::test]
     async fn sessions_on_postgres_when_configured() {
-        let Ok(url) = std::env::var(POSTGRES_ENV) else {
-            eprintln!(
-                "SKIPPED sessions_on_postgres_when_configured: set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
-            );
+        let Some(store) = postgres_store("sessions_on_postgres_when_configured").await else {
             return;
         };
-        let store = SeaKeyStore::connect(&url, MasterKey::generate().unwrap())
-            .await
-            .unwrap_or_else(|err| panic!("{POSTGRES_ENV} is set but {url} is unreachable: {err}"));
-        store.migrate().await.unwrap();
         sessions_scenario(&store).await;
         family_lifetime_scenario(&store).await;
     }
