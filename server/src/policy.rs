@@ -15,10 +15,10 @@
 //! policy must both allow a request (the key's can only narrow the principal's), and so must
 //! the narrowed policy of session credentials.
 
-use foldhash::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;

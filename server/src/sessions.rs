@@ -10,7 +10,6 @@
 //!
 //! The design and its reasons are in `spec/protocol.md`, section "Sessions".
 
-use foldhash::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -18,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use countersign::{AmzDate, SecretKey, SigningKeys};
+use foldhash::HashMap;
 use http::{HeaderValue, StatusCode, header};
 use hyper::body::Incoming;
 use serde::Deserialize;

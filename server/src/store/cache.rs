@@ -10,12 +10,12 @@
 //! family caches): SipHash was a measurable part of a cached verification, and the ids are
 //! short and of our own shape.
 
-use foldhash::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use countersign::{SecretKey, SigningKeys};
+use foldhash::HashMap;
 
 use super::keys::looks_like_key_id;
 use super::{KeyMaterial, KeyStatus, KeyStore, StoreError};

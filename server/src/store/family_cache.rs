@@ -8,10 +8,11 @@
 //! that made the change, which invalidates its entry). Missing families (deleted by `gc`)
 //! are cached as `None` and treated as revoked.
 
-use foldhash::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
+
+use foldhash::HashMap;
 
 use super::StoreError;
 use super::sea::SeaKeyStore;
