@@ -234,9 +234,20 @@ impl App {
         method: &str,
         path: &str,
     ) -> Result<(), ApiError> {
-        if let Some(decided) = self.authorize_cached(caller, method, path) {
-            return decided;
+        match self.authorize_cached(caller, method, path) {
+            Some(decided) => decided,
+            None => self.authorize_from_store(caller, method, path).await,
         }
+    }
+
+    /// [`App::authorize`] once [`App::authorize_cached`] found a policy missing: the missing
+    /// ones come from the store.
+    async fn authorize_from_store(
+        &self,
+        caller: &Caller,
+        method: &str,
+        path: &str,
+    ) -> Result<(), ApiError> {
         let subjects = policy_subjects(caller);
         self.policies
             .authorize(subjects, method, path, caller.authenticated_at)
@@ -397,14 +408,17 @@ impl App {
         let (caller, body) = authenticated.map_err(|err| (err, None))?;
         let authorized = match self.authorize_cached(&caller, method.as_str(), path) {
             Some(decided) => decided,
-            None => Box::pin(self.authorize(&caller, method.as_str(), path)).await,
+            None => Box::pin(self.authorize_from_store(&caller, method.as_str(), path)).await,
         };
         if let Err(err) = authorized {
             return Err((err, Some(caller)));
         }
-        let answered = match routes::answer_now(&caller, &method, path) {
-            Some(answer) => answer,
-            None => Box::pin(routes::handle(self, &caller, &method, path, &body)).await,
+        let answered = match routes::route(&caller, &method, path) {
+            routes::Routed::Answer(answer) => answer,
+            // The store-backed routes make a large future: boxed, so this one stays small.
+            routes::Routed::Dispatch(route) => {
+                Box::pin(routes::dispatch(self, &caller, &method, route, &body)).await
+            }
         };
         match answered {
             Ok(response) => Ok((response, Some(caller))),

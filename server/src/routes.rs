@@ -88,44 +88,20 @@ impl Route {
     }
 }
 
-/// Serves an authenticated request: 404 for unknown paths, 405 for wrong methods, 403 for
-/// admin routes called by non-admins.
-pub async fn handle(
-    app: &App,
-    caller: &Caller,
-    method: &Method,
-    path: &str,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    match route(caller, method, path) {
-        Routed::Answer(answer) => answer,
-        // The store-backed routes make a large future: boxed, so that `whoami`'s stays small.
-        Routed::Dispatch(route) => Box::pin(dispatch(app, caller, method, route, body)).await,
-    }
-}
-
-/// The answer when it needs no store: an unknown path (404), a wrong method (405), an admin
-/// route for a non-admin (403), `whoami`; `None` for the routes [`handle`] dispatches.
-pub fn answer_now(
-    caller: &Caller,
-    method: &Method,
-    path: &str,
-) -> Option<Result<Response, ApiError>> {
-    match route(caller, method, path) {
-        Routed::Answer(answer) => Some(answer),
-        Routed::Dispatch(_) => None,
-    }
-}
-
-/// Where a request goes: an answer ready now, or a route to dispatch.
-enum Routed {
+/// Where an authenticated request goes ([`route`]).
+pub enum Routed {
+    /// Answered without the store: an unknown path (404), a wrong method (405), an admin route
+    /// for a non-admin (403), `whoami`.
     Answer(Result<Response, ApiError>),
+    /// A store-backed route, for [`dispatch`].
     Dispatch(Route),
 }
 
-fn route(caller: &Caller, method: &Method, path: &str) -> Routed {
+/// Routes an authenticated request.
+pub fn route(caller: &Caller, method: &Method, path: &str) -> Routed {
     let Some(route) = Route::parse(path) else {
-        return Routed::Answer(Err(not_found(path)));
+        let message = format!("no route for `{path}`");
+        return Routed::Answer(Err(ApiError::NotFound(message)));
     };
     if !route.allowed().split(", ").any(|m| m == method.as_str()) {
         return Routed::Answer(Err(ApiError::MethodNotAllowed {
@@ -144,11 +120,11 @@ fn route(caller: &Caller, method: &Method, path: &str) -> Routed {
     Routed::Dispatch(route)
 }
 
-fn not_found(path: &str) -> ApiError {
-    ApiError::NotFound(format!("no route for `{path}`"))
-}
-
-async fn dispatch(
+/// Serves a store-backed route.
+///
+/// # Errors
+/// The route's [`ApiError`]s.
+pub async fn dispatch(
     app: &App,
     caller: &Caller,
     method: &Method,
