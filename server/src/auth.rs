@@ -133,15 +133,15 @@ pub async fn authenticate(
 pub enum Now {
     /// The request is authenticated (with its empty body) or refused.
     Done(Result<(Caller, Bytes), ApiError>),
-    /// It needs something to wait for (the key store, a body, a session's state): hand it to
-    /// [`authenticate`], which starts over.
+    /// It needs something to wait for (the key store, a body, a session's uncached family):
+    /// hand it to [`authenticate`], which starts over.
     Wait(Request<Incoming>),
 }
 
 /// [`authenticate`] for the common request, without waiting and so without building its
-/// future: no body, a long-term key the cache knows. Anything else comes back as
-/// [`Now::Wait`]; the refusals it gives are the ones [`authenticate`] would give, in the same
-/// order.
+/// future: no body, and a long-term key the cache knows or session credentials whose family
+/// the cache knows. Anything else comes back as [`Now::Wait`]; the refusals it gives are the
+/// ones [`authenticate`] would give, in the same order.
 pub fn authenticate_now(app: &App, request: Request<Incoming>) -> Now {
     if !request.body().is_end_stream() {
         return Now::Wait(request);
@@ -167,18 +167,27 @@ fn authenticate_cached(
     if matches!(pending.payload_claim(), PayloadClaim::Streaming(_)) {
         return None;
     }
-    let key = match Holder::known(app, &pending, now) {
-        Ok(Some(Holder::Key(key))) => key,
-        // Session credentials (their revocation state may need the store), a cache miss.
-        Ok(_) => return None,
+    let holder = match Holder::known(app, &pending, now) {
+        Ok(Some(holder)) => holder,
+        // A key the cache does not know: the store.
+        Ok(None) => return None,
         Err(err) => return Some(Err(err)),
     };
-    Some(
+    let check = |keys: &SigningKeys| {
         pending
-            .finish(&key.signing_keys, Some(&EMPTY_SHA256))
+            .finish(keys, Some(&EMPTY_SHA256))
             .map_err(ApiError::from)
+    };
+    Some(match holder {
+        Holder::Key(key) => check(&key.signing_keys)
             .and_then(|verified| key_caller(app, &key, verified.location, now)),
-    )
+        Holder::Session(session) => {
+            // The family's revocation state must be cached too (else the store, on the async
+            // path): read before the signature is checked, told only after it.
+            let caller = sessions::session_caller_cached(app, &session, now)?;
+            check(&session.keys).and(caller)
+        }
+    })
 }
 
 /// Whose secret signed a request: a long-term access key, or session credentials (`ASCS…`

@@ -35,7 +35,7 @@ use crate::session_token::{SESSION_KEY_ID_PREFIX, SessionClaims, is_session_key_
 use crate::store::StoreError;
 use crate::store::keys::new_secret;
 use crate::store::policies::Subject;
-use crate::store::sessions::{RefreshOutcome, RefreshPolicy};
+use crate::store::sessions::{FamilyState, RefreshOutcome, RefreshPolicy};
 
 /// `POST` path of login.
 pub const LOGIN_PATH: &str = "/v1/auth/login";
@@ -187,15 +187,31 @@ pub async fn session_caller(
     opened: &OpenedSession,
     now: SystemTime,
 ) -> Result<Caller, ApiError> {
+    let state = app.families().lookup(&opened.claims.family).await?;
+    caller_of(opened, state, now)
+}
+
+/// [`session_caller`] when the family's state is cached, without waiting; `None` when the
+/// store must be asked.
+pub fn session_caller_cached(
+    app: &App,
+    opened: &OpenedSession,
+    now: SystemTime,
+) -> Option<Result<Caller, ApiError>> {
+    let state = app.families().lookup_cached(&opened.claims.family, now)?;
+    Some(caller_of(opened, state, now))
+}
+
+/// The caller of a session whose family is in `state` (`None`: the family does not exist).
+fn caller_of(
+    opened: &OpenedSession,
+    state: Option<Arc<FamilyState>>,
+    now: SystemTime,
+) -> Result<Caller, ApiError> {
     let claims = &opened.claims;
-    let state = app
-        .families()
-        .lookup(&claims.family)
-        .await?
-        .filter(|state| !state.revoked)
-        .ok_or_else(|| {
-            ApiError::InvalidToken("the session was revoked (logged out): log in again".into())
-        })?;
+    let state = state.filter(|state| !state.revoked).ok_or_else(|| {
+        ApiError::InvalidToken("the session was revoked (logged out): log in again".into())
+    })?;
     if !state.principal_enabled {
         return Err(ApiError::access_denied(format!(
             "principal `{}` is disabled",

@@ -65,10 +65,8 @@ impl<S: FamilySource> FamilyCache<S> {
     /// [`StoreError`] when the store cannot answer (not cached).
     pub async fn lookup(&self, id: &str) -> Result<Option<Arc<FamilyState>>, StoreError> {
         let now = self.clock.now();
-        if let Some((at, value)) = lock(&self.entries).get(id)
-            && self.fresh(*at, now)
-        {
-            return Ok(value.clone());
+        if let Some(cached) = self.lookup_cached(id, now) {
+            return Ok(cached);
         }
         let value = self.source.family_state(id).await?.map(Arc::new);
         let mut entries = lock(&self.entries);
@@ -79,6 +77,14 @@ impl<S: FamilySource> FamilyCache<S> {
             entries.insert(id.to_owned(), (now, value.clone()));
         }
         Ok(value)
+    }
+
+    /// The cache's fresh answer for a family (`Some(None)`: known not to exist), without
+    /// asking the store; `None` when only the store can answer.
+    pub fn lookup_cached(&self, id: &str, now: SystemTime) -> Option<Option<Arc<FamilyState>>> {
+        let entries = lock(&self.entries);
+        let (at, value) = entries.get(id)?;
+        self.fresh(*at, now).then(|| value.clone())
     }
 
     /// Forgets one family (after this replica revoked it).
