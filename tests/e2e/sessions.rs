@@ -332,6 +332,8 @@ fn logout_ends_one_session_and_logout_all_ends_every_one() {
     let r = call(&server, &phone, "POST", "/v1/auth/logout");
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
     assert_error(&whoami(&server, &phone), 401, "InvalidToken");
+    // Again, now that the revoked family is cached: the server answers it without the store.
+    assert_error(&whoami(&server, &phone), 401, "InvalidToken");
     assert_error(&refresh(&server, &phone.refresh_token), 401, "InvalidToken");
     assert_eq!(whoami(&server, &laptop).status, 200);
 
