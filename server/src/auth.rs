@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use countersign::http::request_view;
+use countersign::http::{request_view, request_view_of};
 use countersign::{
-    Alternative, PayloadClaim, Pending, SignatureLocation, SigningKeys, UnsignedPayload, Verified,
-    Verifier, VerifyPolicy,
+    Alternative, EMPTY_SHA256_DIGEST, PayloadClaim, Pending, Request as View, SignatureLocation,
+    SigningKeys, UnsignedPayload, Verified, Verifier, VerifyPolicy,
 };
 use http::Request;
 use http_body_util::BodyExt;
@@ -120,7 +120,7 @@ pub async fn authenticate(
     // No body (a GET, most often): `read_body`'s own shortcut, taken here so that the common
     // request does not build the boxed read's future.
     let (verified, body) = if body.is_end_stream() && !streaming {
-        let verified = pending.finish(holder.keys(), Some(&EMPTY_SHA256))?;
+        let verified = pending.finish(holder.keys(), Some(&EMPTY_SHA256_DIGEST))?;
         (verified, Bytes::new())
     } else {
         Box::pin(finish_and_read(app, pending, holder.keys(), &parts, body)).await?
@@ -129,38 +129,26 @@ pub async fn authenticate(
     Ok((caller, body))
 }
 
-/// What [`authenticate_now`] could do without waiting.
-pub enum Now {
-    /// The request is authenticated (with its empty body) or refused.
-    Done(Result<(Caller, Bytes), ApiError>),
-    /// It needs something to wait for (the key store, a body, a session's uncached family):
-    /// hand it to [`authenticate`], which starts over.
-    Wait(Request<Incoming>),
-}
-
 /// [`authenticate`] for the common request, without waiting and so without building its
 /// future: no body, and a long-term key the cache knows or session credentials whose family
-/// the cache knows. Anything else comes back as [`Now::Wait`]; the refusals it gives are the
-/// ones [`authenticate`] would give, in the same order.
-pub fn authenticate_now(app: &App, request: Request<Incoming>) -> Now {
+/// the cache knows. The request is only borrowed: `None` when it needs something to wait for
+/// (the key store, a body, a session's uncached family), and then [`authenticate`] starts
+/// over with it. The refusals it gives are the ones [`authenticate`] would give, in the same
+/// order.
+pub fn authenticate_now(
+    app: &App,
+    request: &Request<Incoming>,
+) -> Option<Result<Caller, ApiError>> {
     if !request.body().is_end_stream() {
-        return Now::Wait(request);
+        return None;
     }
-    let (parts, body) = request.into_parts();
-    match authenticate_cached(app, &parts) {
-        Some(result) => Now::Done(result.map(|caller| (caller, Bytes::new()))),
-        None => Now::Wait(Request::from_parts(parts, body)),
-    }
+    authenticate_cached(app, &request_view_of(request))
 }
 
 /// The steps of [`authenticate`] for a request without a body, when none has to wait.
-fn authenticate_cached(
-    app: &App,
-    parts: &http::request::Parts,
-) -> Option<Result<Caller, ApiError>> {
-    let view = request_view(parts);
+fn authenticate_cached(app: &App, view: &View<'_>) -> Option<Result<Caller, ApiError>> {
     let now = app.clock().now();
-    let pending = match app.verifier().begin(&view, now) {
+    let pending = match app.verifier().begin(view, now) {
         Ok(pending) => pending,
         Err(err) => return Some(Err(err.into())),
     };
@@ -175,7 +163,7 @@ fn authenticate_cached(
     };
     let check = |keys: &SigningKeys| {
         pending
-            .finish(keys, Some(&EMPTY_SHA256))
+            .finish(keys, Some(&EMPTY_SHA256_DIGEST))
             .map_err(ApiError::from)
     };
     Some(match holder {
@@ -392,12 +380,6 @@ impl From<SignatureLocation> for AuthMethod {
     }
 }
 
-/// SHA-256 of the empty body.
-const EMPTY_SHA256: [u8; 32] = [
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
-];
-
 /// Reads a body while hashing it, refusing more than `limit` bytes with 413.
 ///
 /// # Errors
@@ -414,7 +396,7 @@ where
     if body.is_end_stream() {
         return Ok(HashedBody {
             bytes: Bytes::new(),
-            sha256: EMPTY_SHA256,
+            sha256: EMPTY_SHA256_DIGEST,
         });
     }
     let mut hasher = Sha256::new();
@@ -460,11 +442,6 @@ mod tests {
             hex::encode(body.sha256),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-    }
-
-    #[test]
-    fn the_empty_body_constant_is_the_hash_of_nothing() {
-        assert_eq!(EMPTY_SHA256, <[u8; 32]>::from(Sha256::digest(b"")));
     }
 
     #[tokio::test]

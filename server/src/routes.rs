@@ -70,7 +70,20 @@ impl Route {
         }
     }
 
-    /// The methods this route accepts, for 405 and `Allow`.
+    /// The methods this route accepts.
+    pub fn methods(&self) -> &'static [&'static str] {
+        match self {
+            Self::Whoami => &["GET"],
+            Self::Principals | Self::PrincipalKeys(_) => &["GET", "POST"],
+            Self::Principal(_) => &["PATCH"],
+            Self::Key(_) => &["PATCH", "DELETE"],
+            Self::PrincipalPassword(_) => &["PUT"],
+            Self::PrincipalPolicy(_) | Self::KeyPolicy(_) => &["GET", "PUT", "DELETE"],
+            Self::Logout | Self::LogoutAll => &["POST"],
+        }
+    }
+
+    /// [`Route::methods`] as the `Allow` header lists them, for 405.
     pub fn allowed(&self) -> &'static str {
         match self {
             Self::Whoami => "GET",
@@ -103,7 +116,7 @@ pub fn route(caller: &Caller, method: &Method, path: &str) -> Routed {
         let message = format!("no route for `{path}`");
         return Routed::Answer(Err(ApiError::NotFound(message)));
     };
-    if !route.allowed().split(", ").any(|m| m == method.as_str()) {
+    if !route.methods().contains(&method.as_str()) {
         return Routed::Answer(Err(ApiError::MethodNotAllowed {
             allowed: route.allowed(),
         }));
@@ -173,39 +186,22 @@ impl Whoami<'_> {
     /// needs escaping (principal names, key ids and the method name always qualify: their
     /// alphabets are checked when they are created); `None` otherwise.
     fn plain_json(&self) -> Option<Vec<u8>> {
-        let fields = [
-            ("principal", self.principal),
-            ("access_key_id", self.access_key_id),
-            ("auth", self.auth),
-        ];
-        if !fields.iter().all(|(_, value)| is_plain_json(value)) {
+        let (principal, id, auth) = (self.principal, self.access_key_id, self.auth);
+        if ![principal, id, auth].into_iter().all(is_plain_json) {
             return None;
         }
-        // `{` + per field `"name":"value"` + `,` between + `}`.
-        let len = 2 + fields
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 6)
-            .sum::<usize>()
-            - 1;
-        let mut json = Vec::with_capacity(len);
-        json.push(b'{');
-        for (i, (name, value)) in fields.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            for part in [
-                b"\"".as_slice(),
-                name.as_bytes(),
-                b"\":\"",
-                value.as_bytes(),
-                b"\"",
-            ] {
-                json.extend_from_slice(part);
-            }
-        }
-        json.push(b'}');
-        debug_assert_eq!(json.len(), len);
-        Some(json)
+        Some(
+            [
+                br#"{"principal":""#.as_slice(),
+                principal.as_bytes(),
+                br#"","access_key_id":""#,
+                id.as_bytes(),
+                br#"","auth":""#,
+                auth.as_bytes(),
+                br#""}"#,
+            ]
+            .concat(),
+        )
     }
 }
 
@@ -437,6 +433,26 @@ mod tests {
         assert_eq!(Route::parse("/v1/principals/"), None);
         assert_eq!(Route::parse("/v1/keys/%ff"), None);
         assert_eq!(Route::parse("/other"), None);
+    }
+
+    #[test]
+    fn the_allow_header_lists_exactly_the_methods_a_route_accepts() {
+        let name = || String::from("n");
+        let routes = [
+            Route::Whoami,
+            Route::Principals,
+            Route::Principal(name()),
+            Route::PrincipalKeys(name()),
+            Route::Key(name()),
+            Route::PrincipalPassword(name()),
+            Route::PrincipalPolicy(name()),
+            Route::KeyPolicy(name()),
+            Route::Logout,
+            Route::LogoutAll,
+        ];
+        for route in routes {
+            assert_eq!(route.allowed(), route.methods().join(", "), "{route:?}");
+        }
     }
 
     #[test]

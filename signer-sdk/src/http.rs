@@ -1,6 +1,7 @@
 //! Adapters for the `http` crate: sign an `http::Request` in place, and build the verifier's
 //! [`Request`] view from `http::request::Parts`.
 
+use http::HeaderMap;
 use http::header::{HOST, HeaderName, HeaderValue};
 
 use crate::canonical::{Payload, Request};
@@ -53,13 +54,27 @@ pub fn sign_request<B>(
 /// For HTTP/2 requests without a `Host` header, the `:authority` (the URI's authority) is used
 /// as `host`. Header values that are not UTF-8 are left out (a signed one then fails as missing).
 pub fn request_view(parts: &http::request::Parts) -> Request<'_> {
-    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    view_of(&parts.method, &parts.uri, &parts.headers)
+}
+
+/// [`request_view`] of a whole received request, borrowed (the request stays where it is,
+/// body included).
+pub fn request_view_of<B>(request: &http::Request<B>) -> Request<'_> {
+    view_of(request.method(), request.uri(), request.headers())
+}
+
+fn view_of<'a>(
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    headers: &'a HeaderMap,
+) -> Request<'a> {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
     // Sized once: every header, and the host from the authority.
-    let mut view = Request::with_capacity(parts.method.as_str(), target, parts.headers.len() + 1);
-    if let (false, Some(authority)) = (parts.headers.contains_key(HOST), parts.uri.authority()) {
+    let mut view = Request::with_capacity(method.as_str(), target, headers.len() + 1);
+    if let (false, Some(authority)) = (headers.contains_key(HOST), uri.authority()) {
         view.push_header("host", authority.as_str());
     }
-    for (name, value) in &parts.headers {
+    for (name, value) in headers {
         if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
             view.push_header(name.as_str(), value);
         }
@@ -94,21 +109,26 @@ mod tests {
             .header("x-a", "2")
             .body(())
             .unwrap();
+        let expected = [("host", "h2.example:8443"), ("x-a", "1"), ("x-a", "2")];
+        assert_eq!(request_view_of(&req).header_list(), expected);
         let (parts, ()) = req.into_parts();
         let view = request_view(&parts);
         assert_eq!(
             (view.method(), view.path(), view.query()),
             ("GET", "/p", "q=1")
         );
-        assert_eq!(
-            view.header_list(),
-            [("host", "h2.example:8443"), ("x-a", "1"), ("x-a", "2")]
-        );
+        assert_eq!(view.header_list(), expected);
         let req = http::Request::get("/p")
             .header("Host", "h1.example")
             .header("x-a", "1")
             .body(())
             .unwrap();
+        let borrowed = request_view_of(&req);
+        assert_eq!(
+            borrowed.header_list(),
+            [("host", "h1.example"), ("x-a", "1")]
+        );
+        assert_eq!((borrowed.method(), borrowed.path()), ("GET", "/p"));
         let (parts, ()) = req.into_parts();
         let view = request_view(&parts);
         assert_eq!(view.header_list(), [("host", "h1.example"), ("x-a", "1")]);

@@ -70,9 +70,9 @@ mod verify;
 
 pub use authorization::{Authorization, Credential, MAX_AUTHORIZATION_LEN, MAX_SIGNED_HEADERS};
 pub use canonical::{
-    CanonicalRequest, EMPTY_SHA256, Payload, Request, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER,
-    STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_BY_DEFAULT, UNSIGNED_PAYLOAD, UriEncoding,
-    is_token,
+    CanonicalRequest, EMPTY_SHA256, EMPTY_SHA256_DIGEST, Payload, Request, STREAMING_PAYLOAD,
+    STREAMING_PAYLOAD_TRAILER, STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_BY_DEFAULT,
+    UNSIGNED_PAYLOAD, UriEncoding, is_token,
 };
 pub use clock_offset::ClockOffset;
 pub use credentials::{Credentials, SecretKey};

@@ -16,7 +16,9 @@ use crate::bytes::{eq_ignore_case, split_byte};
 use crate::canonical::headers::{push_header, push_value};
 use crate::canonical::query::{QueryReading, Unsigned, canonical_query, canonical_query_without};
 use crate::canonical::uri::canonical_uri;
-use crate::canonical::{CanonicalRequest, Request, UNSIGNED_PAYLOAD, UriEncoding};
+use crate::canonical::{
+    CanonicalRequest, EMPTY_SHA256, EMPTY_SHA256_DIGEST, Request, UNSIGNED_PAYLOAD, UriEncoding,
+};
 use crate::chunked::{Seed, StreamingMode};
 use crate::date::AmzDate;
 use crate::error::{Mismatch, SignatureLocation, VerifyError};
@@ -651,10 +653,13 @@ impl<'r> Pending<'r> {
             PayloadClaim::BodyHash => {
                 let body = body.ok_or(VerifyError::BodyDigestRequired)?;
                 let unsigned = self.location() == SignatureLocation::Query && unsigned_ok;
-                return Ok((
-                    PayloadLine::Hex(hex_bytes(body)),
-                    unsigned.then_some(UNSIGNED_PAYLOAD),
-                ));
+                // The empty body (most requests): its line is a constant.
+                let line = if *body == EMPTY_SHA256_DIGEST {
+                    PayloadLine::Text(EMPTY_SHA256)
+                } else {
+                    PayloadLine::Hex(hex_bytes(body))
+                };
+                return Ok((line, unsigned.then_some(UNSIGNED_PAYLOAD)));
             }
         };
         Ok((line, None))
@@ -1054,7 +1059,16 @@ impl AsRef<SigningKeys> for SigningKeys {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_KEPT_BUFFER, with_text_buffer};
+    use sha2::{Digest, Sha256};
+
+    use super::{EMPTY_SHA256, EMPTY_SHA256_DIGEST, MAX_KEPT_BUFFER, hex_bytes, with_text_buffer};
+
+    #[test]
+    fn the_empty_body_constants_are_the_hash_of_nothing_in_both_forms() {
+        let digest: [u8; 32] = Sha256::digest(b"").into();
+        assert_eq!(EMPTY_SHA256_DIGEST, digest);
+        assert_eq!(hex_bytes(&digest), EMPTY_SHA256.as_bytes());
+    }
 
     #[test]
     fn the_text_buffer_is_reused_empty_and_a_nested_call_gets_its_own() {

@@ -138,12 +138,16 @@ impl<S: KeyStore> KeyCache<S> {
     /// cached key, `Some(None)` for an id known to be unknown (cached as such, or not of our
     /// shape), `None` when only the store can answer ([`KeyCache::lookup_at`] then asks it).
     pub fn lookup_cached(&self, id: &str, now: SystemTime) -> Option<Option<Arc<CachedKey>>> {
-        if !looks_like_key_id(id) {
-            return Some(None);
+        // Only ids of our shape are ever cached (a fetch comes after this check): the shape
+        // is checked on a miss, not on every hit.
+        match self.cached(id, now) {
+            Some(hit) => {
+                self.hits.add();
+                Some(hit)
+            }
+            None if !looks_like_key_id(id) => Some(None),
+            None => None,
         }
-        let hit = self.cached(id, now)?;
-        self.hits.add();
-        Some(hit)
     }
 
     /// A miss: one fetch per id at a time, the others wait for its answer.
