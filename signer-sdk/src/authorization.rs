@@ -249,7 +249,8 @@ impl fmt::Display for Credential<'_> {
     }
 }
 
-/// Validates a signed-headers list: 1..=64 lowercase header names, strictly ascending.
+/// Validates a signed-headers list: 1..=64 lowercase header names, strictly ascending, or in
+/// the order of curl 7.x's sorted header lines (see [`in_line_order`]).
 pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
     let bad = |reason| AuthParseError::InvalidSignedHeaders {
         value: clip(list),
@@ -262,6 +263,8 @@ pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
     // the name's bytes (it must not be empty), its order after the previous one.
     let b = list.as_bytes();
     let mut prev: Option<&[u8]> = None;
+    // Which of the two orders the names so far are in.
+    let (mut ascending, mut line_order) = (true, true);
     let mut start = 0;
     for i in 0.. {
         if i >= MAX_SIGNED_HEADERS {
@@ -279,8 +282,12 @@ pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
                 "each name must be a lowercase header name, separated by `;`",
             ));
         }
-        if prev.is_some_and(|p| p >= name) {
-            return Err(bad("names must be sorted and unique"));
+        if let Some(p) = prev {
+            ascending &= p < name;
+            line_order &= line_key_order(p, name).is_le();
+            if !ascending && !line_order {
+                return Err(bad("names must be sorted and unique"));
+            }
         }
         prev = Some(name);
         start += len + 1;
@@ -289,6 +296,28 @@ pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
         }
     }
     Ok(list)
+}
+
+/// Whether a valid signed-headers list is in curl 7.x's order rather than the standard one:
+/// curl before 8.3 signs every value of a repeated header on a line of its own and sorts its
+/// `name:value` lines as bytes, then lists the names of those lines, so a repeated header
+/// repeats its name (`x-a;x-a`) and a name sorts after its own extensions (`x-b-c;x-b`, as
+/// `-` sorts before `:`). `false` for a strictly ascending list, the standard order.
+pub(crate) fn in_line_order(list: &str) -> bool {
+    let mut names = split_byte(list, b';');
+    let mut prev = names.next().unwrap_or_default();
+    for name in names {
+        if prev >= name {
+            return true;
+        }
+        prev = name;
+    }
+    false
+}
+
+/// How `a:` compares with `b:` as bytes (the order of curl 7.x's header lines).
+fn line_key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.iter().chain(b":").cmp(b.iter().chain(b":"))
 }
 
 pub(crate) fn parse_signature(text: &str) -> Result<Signature, AuthParseError> {
@@ -339,7 +368,7 @@ mod tests {
         if list.is_empty() {
             return Err(bad("the list is empty"));
         }
-        let mut prev: Option<&str> = None;
+        let mut names: Vec<&str> = Vec::new();
         for (i, name) in list.split(';').enumerate() {
             if i >= MAX_SIGNED_HEADERS {
                 return Err(bad("more than 64 headers are signed"));
@@ -349,12 +378,32 @@ mod tests {
                     "each name must be a lowercase header name, separated by `;`",
                 ));
             }
-            if prev.is_some_and(|p| p >= name) {
+            // The names so far: strictly ascending, or non-decreasing as `name:` lines.
+            names.push(name);
+            let ascending = names.windows(2).all(|w| w[0] < w[1]);
+            let keys: Vec<String> = names.iter().map(|n| format!("{n}:")).collect();
+            let line_order = keys.windows(2).all(|w| w[0] <= w[1]);
+            if !ascending && !line_order {
                 return Err(bad("names must be sorted and unique"));
             }
-            prev = Some(name);
         }
         Ok(list)
+    }
+
+    #[test]
+    fn only_a_list_that_is_not_strictly_ascending_is_in_curl_7_line_order() {
+        for (list, curl7) in [
+            ("host", false),
+            ("host;x-amz-date", false),
+            ("hos;host", false),
+            ("x-b;x-b-c", false),
+            ("host;x-a;x-a;x-amz-date", true),
+            ("x-b-c;x-b", true),
+            ("x-b0;x-b", true),
+        ] {
+            assert_eq!(check_signed_headers(list), Ok(list), "{list}");
+            assert_eq!(in_line_order(list), curl7, "{list}");
+        }
     }
 
     #[test]
@@ -381,6 +430,14 @@ mod tests {
             "abc;ab",
             "a\t",
             "a;b;",
+            "x-a;x-a",
+            "host;x-a;x-a;x-amz-date",
+            "x-b-c;x-b",
+            "x-b;x-b-c",
+            "x-b-c;x-b;x-a",
+            "a;a;a",
+            "b;a;a",
+            "x-b;x-b-c;x-b",
         ]
         .map(String::from)
         .to_vec();
@@ -479,6 +536,8 @@ mod tests {
             format!("{GOOD}0"),
             GOOD.replace("SignedHeaders", "Signature"),
             GOOD.replace("host;", "host;host;"),
+            GOOD.replace("host;", "host;x-b-c;x-b;"),
+            GOOD.replace("host;", "hos;host;"),
             GOOD.replace("AKIDEXAMPLE", ""),
             GOOD.replace("20150830", "20150230"),
             format!("{GOOD}, Extra=1"),

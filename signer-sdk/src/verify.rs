@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
-use crate::authorization::{Authorization, Credential};
+use crate::authorization::{Authorization, Credential, in_line_order};
 use crate::bytes::{eq_ignore_case, split_byte};
-use crate::canonical::headers::{push_header, push_value};
+use crate::canonical::headers::{push_header, push_separate_lines, push_value};
 use crate::canonical::query::{QueryReading, Unsigned, canonical_query, canonical_query_without};
 use crate::canonical::uri::canonical_uri;
 use crate::canonical::{
@@ -791,8 +791,16 @@ impl<'r> Pending<'r> {
         canonical_query(query, QueryReading::PlusIsSpace, skip, text);
         text.push('\n');
         // Each signed name with its values in order of appearance (every name has one at
-        // least: `begin` checked).
+        // least: `begin` checked); a list in curl 7.x's order, as curl 7.x writes it.
+        let headers_start = text.len();
+        let mut prev = "";
         for name in split_byte(signed, b';') {
+            if name <= prev {
+                text.truncate(headers_start);
+                push_separate_lines(signed, req, None, text);
+                break;
+            }
+            prev = name;
             text.push_str(name);
             text.push(':');
             let mut first = true;
@@ -887,6 +895,14 @@ impl<'r> Pending<'r> {
 
     fn headers(&self, host_port: Option<u16>) -> Cow<'r, str> {
         let mut out = String::with_capacity(256);
+        if in_line_order(self.signed_headers()) {
+            let host = host_port.map(|port| {
+                let host = self.req.values("host").next().unwrap_or("").trim();
+                format!("{host}:{port}")
+            });
+            push_separate_lines(self.signed_headers(), self.req, host.as_deref(), &mut out);
+            return Cow::Owned(out);
+        }
         for name in self.signed_headers().split(';') {
             match host_port {
                 Some(port) if name == "host" => {

@@ -333,8 +333,8 @@ fn malformed_inputs_are_refused_with_their_exact_error() {
             "AuthorizationHeaderMalformed",
         ),
         (
-            "signed headers repeated",
-            Raw::auth(authz(CRED, "host;host;x-amz-date", SIG)),
+            "signed headers neither sorted nor in curl 7's line order",
+            Raw::auth(authz(CRED, "host;x-amz-date;host", SIG)),
             |e| matches!(e, E::MalformedAuthorization(P::InvalidSignedHeaders { .. })),
             "AuthorizationHeaderMalformed",
         ),
@@ -1021,29 +1021,13 @@ fn raw_plus_signed_as_literal_plus_verifies() {
 /// the AWS documentation's steps.
 #[test]
 fn presigned_without_expires_lives_within_the_skew() {
-    use hmac::{Hmac, KeyInit, Mac};
-    use sha2::{Digest, Sha256};
-    let mac = |key: &[u8], data: &str| {
-        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-        m.update(data.as_bytes());
-        m.finalize().into_bytes().to_vec()
-    };
-    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
     let query = format!(
         "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={CRED_Q}&X-Amz-Date={DATE}\
          &X-Amz-SignedHeaders=host&a=1"
     );
-    let empty = hex(&Sha256::digest(b""));
+    let empty = countersign::EMPTY_SHA256;
     let creq = format!("GET\n/list\n{query}\nhost:{HOST}\n\nhost\n{empty}");
-    let sts = format!(
-        "AWS4-HMAC-SHA256\n{DATE}\n20150830/{REGION}/{SERVICE}/aws4_request\n{}",
-        hex(&Sha256::digest(creq.as_bytes()))
-    );
-    let mut key = mac(format!("AWS4{SECRET}").as_bytes(), "20150830");
-    for part in [REGION, SERVICE, "aws4_request"] {
-        key = mac(&key, part);
-    }
-    let signature = hex(&mac(&key, &sts));
+    let signature = sign_by_hand(&creq);
     let raw = Raw::get(format!("/list?{query}&X-Amz-Signature={signature}"));
     let skew = Duration::from_secs(15 * 60);
     let policy = || policy().max_skew(skew);
@@ -1065,6 +1049,94 @@ fn presigned_without_expires_lives_within_the_skew() {
     ));
     let err = with.verify_with(policy(), now()).unwrap_err();
     assert!(matches!(err, E::SignatureDoesNotMatch(_)), "{err:?}");
+}
+
+/// The signature of `creq` under the suite's secret and scope, computed here by hand from the
+/// AWS documentation's steps (not by the signer under test).
+fn sign_by_hand(creq: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    let mac = |key: &[u8], data: &str| {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        m.update(data.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    };
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n{DATE}\n20150830/{REGION}/{SERVICE}/aws4_request\n{}",
+        hex(&Sha256::digest(creq.as_bytes()))
+    );
+    let mut key = mac(format!("AWS4{SECRET}").as_bytes(), "20150830");
+    for part in [REGION, SERVICE, "aws4_request"] {
+        key = mac(&key, part);
+    }
+    hex(&mac(&key, &sts))
+}
+
+/// curl before 8.3 (Debian 12's 7.88) signs each value of a repeated header on a line of its
+/// own and sorts its `name:value` lines as bytes: the list names `x-a` twice, and `x-b-c`
+/// before `x-b` (`-` sorts before `:`). Such a list is read that way; the same request signed
+/// with the repeated values merged (the standard reading, curl 8.3 and later) verifies too.
+#[test]
+fn curl_7_header_lines_verify_and_bind_every_value() {
+    let empty = countersign::EMPTY_SHA256;
+    let request = |signed: &str, signature: &str| {
+        Raw::get("/p")
+            .h("X-A", "2")
+            .h("x-a", "1")
+            .h("X-B-C", "c")
+            .h("X-B", "  spaced   out ")
+            .h("X-Amz-Date", DATE)
+            .h("Authorization", authz(CRED, signed, signature))
+    };
+    let curl7 = "host;x-a;x-a;x-amz-date;x-b-c;x-b";
+    let creq = format!(
+        "GET\n/p\n\nhost:{HOST}\nx-a:1\nx-a:2\nx-amz-date:{DATE}\nx-b-c:c\nx-b:spaced out\n\n\
+         {curl7}\n{empty}"
+    );
+    let raw = request(curl7, &sign_by_hand(&creq));
+    let v = raw.verify_with(policy(), now()).unwrap();
+    assert!(v.alternative.is_none(), "read as curl 7 writes it: {v:?}");
+    // The strict policy reads such a list the same way (it is the list's only reading).
+    raw.verify_with(policy().readings(countersign::Readings::Strict), now())
+        .unwrap();
+
+    // Every value is bound: another value of `x-a`, one more, or one fewer, is refused.
+    for changed in [
+        request(curl7, &sign_by_hand(&creq))
+            .without("x-a")
+            .h("x-a", "1")
+            .h("x-a", "3"),
+        request(curl7, &sign_by_hand(&creq)).h("x-a", "0"),
+        request(curl7, &sign_by_hand(&creq))
+            .without("x-a")
+            .h("x-a", "1"),
+    ] {
+        let err = changed.verify_with(policy(), now()).unwrap_err();
+        assert!(matches!(err, E::SignatureDoesNotMatch(_)), "{err:?}");
+    }
+
+    // curl 8.3 and later: one line per name, repeated values merged in the order sent.
+    let merged = "host;x-a;x-amz-date;x-b;x-b-c";
+    let creq = format!(
+        "GET\n/p\n\nhost:{HOST}\nx-a:2,1\nx-amz-date:{DATE}\nx-b:spaced out\nx-b-c:c\n\n\
+         {merged}\n{empty}"
+    );
+    request(merged, &sign_by_hand(&creq))
+        .verify_with(policy(), now())
+        .unwrap();
+
+    // A list in neither order is malformed, before any key is looked up.
+    let err = request("host;x-amz-date;x-a", SIG)
+        .verify_with(policy(), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            E::MalformedAuthorization(P::InvalidSignedHeaders { .. })
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]

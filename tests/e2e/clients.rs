@@ -131,6 +131,40 @@ fn curl_aws_sigv4_requests_verify() {
     }
 }
 
+/// A repeated header, and a name that one signed name extends (`x-b`, `x-b-c`): curl 8.3 and
+/// later merge the repeated values into one line (the standard reading), curl 7.x (Debian
+/// 12's) signs each value on a line of its own and sorts its lines as bytes, listing the name
+/// twice and `x-b-c` before `x-b` (spec section 6.2). Either must verify.
+#[test]
+fn curl_requests_with_repeated_and_extended_header_names_verify() {
+    let Some(curl) = tool(
+        "COUNTERSIGN_CURL",
+        "curl",
+        "curl_requests_with_repeated_and_extended_header_names_verify",
+    ) else {
+        return;
+    };
+    let (_dir, server, creds) = setup();
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let out = Command::new(&curl)
+            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", version])
+            .args(["--aws-sigv4", "aws:amz:local:countersign", "--user"])
+            .arg(format!("{}:{}", creds.0, creds.1))
+            .args(["-H", "X-A: 2", "-H", "x-a: 1", "-H", "X-B-C: c"])
+            .args(["-H", "X-B:  spaced   out "])
+            .arg(format!("http://{}/v1/whoami", server.addr))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (resp, code) = text.rsplit_once('\n').unwrap();
+        assert_eq!(code.trim(), "200", "curl {version}: {resp}");
+        assert!(
+            resp.contains("\"principal\":\"interop\""),
+            "curl {version}: {resp}"
+        );
+    }
+}
+
 #[test]
 fn botocore_sigv4auth_and_query_auth_requests_verify() {
     let Some(python) = tool(

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::bytes::has_byte_below;
+use crate::bytes::{has_byte_below, split_byte};
 
 /// Headers the signer leaves out by default: hop-by-hop headers that proxies rewrite, and
 /// tracing headers that agents add after signing (the set botocore leaves out).
@@ -220,6 +220,39 @@ pub(crate) fn push_header<'v>(name: &str, values: impl Iterator<Item = &'v str>,
         push_value(v, out);
     }
     out.push('\n');
+}
+
+/// Appends the header lines curl 7.x signs for a list in its order ([`in_line_order`]): every
+/// value of each signed name on a line of its own, `name:value\n`, the lines sorted as bytes.
+/// `host`, when given, replaces the `host` header's value (the default-port reading).
+///
+/// [`in_line_order`]: crate::authorization::in_line_order
+pub(crate) fn push_separate_lines(
+    signed: &str,
+    req: &super::Request<'_>,
+    host: Option<&str>,
+    out: &mut String,
+) {
+    let mut names: Vec<&str> = split_byte(signed, b';').collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut lines: Vec<String> = Vec::new();
+    for name in names {
+        let line = |value: &str| {
+            let mut line = format!("{name}:");
+            push_value(value, &mut line);
+            line
+        };
+        match host {
+            Some(host) if name == "host" => lines.push(line(host)),
+            _ => lines.extend(req.values(name).map(line)),
+        }
+    }
+    lines.sort_unstable();
+    for line in lines {
+        out.push_str(&line);
+        out.push('\n');
+    }
 }
 
 /// Is `name` a valid lowercase signed-header token? (`check_signed_headers` checks the names
