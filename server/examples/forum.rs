@@ -128,7 +128,7 @@ impl Forum {
             Method::GET => Ok(self.list()),
             Method::POST => self.create(request).await,
             _ => Err(ApiError::MethodNotAllowed {
-                allowed: "GET, POST",
+                allowed: &["GET", "POST"],
             }),
         };
         result.unwrap_or_else(|err| {

@@ -112,10 +112,10 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     /// The route exists but not for this method.
-    #[error("method not allowed: expected one of {allowed}")]
+    #[error("method not allowed: expected one of {}", allowed.join(", "))]
     MethodNotAllowed {
-        /// The methods the route accepts, comma-separated.
-        allowed: &'static str,
+        /// The methods the route accepts.
+        allowed: &'static [&'static str],
     },
     /// The request conflicts with the current state (duplicate name, key limit).
     #[error("{0}")]
@@ -245,8 +245,10 @@ impl ApiError {
                 HeaderValue::from_static("AWS4-HMAC-SHA256"),
             );
         }
-        if let Self::MethodNotAllowed { allowed } = self {
-            headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+        if let Self::MethodNotAllowed { allowed } = self
+            && let Ok(value) = HeaderValue::try_from(allowed.join(", "))
+        {
+            headers.insert(header::ALLOW, value);
         }
         if let Self::TooManyRequests { retry_after } = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -509,7 +511,7 @@ mod tests {
     #[test]
     fn method_not_allowed_lists_methods() {
         let response = ApiError::MethodNotAllowed {
-            allowed: "GET, POST",
+            allowed: &["GET", "POST"],
         }
         .into_response("r", QUIET);
         assert_eq!(response.status(), 405);
@@ -547,7 +549,7 @@ mod tests {
             ApiError::EntityTooLarge { limit: 0 },
             ApiError::InvalidRequest(String::new()),
             ApiError::NotFound(String::new()),
-            ApiError::MethodNotAllowed { allowed: "GET" },
+            ApiError::MethodNotAllowed { allowed: &["GET"] },
             ApiError::Conflict(String::new()),
             ApiError::TooManyRequests { retry_after: 1 },
             ApiError::InternalError,

@@ -57,7 +57,7 @@ pub async fn unsigned(app: &App, request: http::Request<Incoming>) -> Result<Res
         .get::<PeerAddr>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
     if request.method() != http::Method::POST {
-        return Err(ApiError::MethodNotAllowed { allowed: "POST" });
+        return Err(ApiError::MethodNotAllowed { allowed: &["POST"] });
     }
     let login = request.uri().path() == LOGIN_PATH;
     let body = read_body(request.into_body(), MAX_AUTH_BODY).await?;
