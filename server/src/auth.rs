@@ -10,8 +10,8 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use countersign::http::{request_view, request_view_of};
 use countersign::{
-    Alternative, EMPTY_SHA256_DIGEST, PayloadClaim, Pending, Request as View, SignatureLocation,
-    SigningKeys, UnsignedPayload, Verified, Verifier, VerifyPolicy,
+    Alternative, EMPTY_SHA256_DIGEST, PayloadClaim, Pending, SignatureLocation, SigningKeys,
+    UnsignedPayload, Verified, Verifier, VerifyPolicy,
 };
 use http::Request;
 use http_body_util::BodyExt;
@@ -142,13 +142,9 @@ pub fn authenticate_now(
     if !request.body().is_end_stream() {
         return None;
     }
-    authenticate_cached(app, &request_view_of(request))
-}
-
-/// The steps of [`authenticate`] for a request without a body, when none has to wait.
-fn authenticate_cached(app: &App, view: &View<'_>) -> Option<Result<Caller, ApiError>> {
+    let view = request_view_of(request);
     let now = app.clock().now();
-    let pending = match app.verifier().begin(view, now) {
+    let pending = match app.verifier().begin(&view, now) {
         Ok(pending) => pending,
         Err(err) => return Some(Err(err.into())),
     };
