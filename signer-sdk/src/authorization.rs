@@ -35,6 +35,7 @@ const CANONICAL_PREFIX: &str = "AWS4-HMAC-SHA256 Credential=";
 pub struct Authorization<'a> {
     credential: Credential<'a>,
     signed_headers: Cow<'a, str>,
+    order: SignedOrder,
     signature: Signature,
 }
 
@@ -92,7 +93,8 @@ impl<'a> Authorization<'a> {
         let signature = signature.ok_or(AuthParseError::MissingParameter("Signature"))?;
         let parsed = Self {
             credential: Credential::parse(Cow::Borrowed(credential))?,
-            signed_headers: Cow::Borrowed(check_signed_headers(signed)?),
+            order: check_signed_headers(signed)?,
+            signed_headers: Cow::Borrowed(signed),
             signature: parse_signature(signature)?,
         };
         // The canonical rendering (`, ` separators) must be parsable too.
@@ -125,7 +127,8 @@ impl<'a> Authorization<'a> {
         }
         Some(Self {
             credential: Credential::parse(Cow::Borrowed(credential)).ok()?,
-            signed_headers: Cow::Borrowed(check_signed_headers(signed).ok()?),
+            order: check_signed_headers(signed).ok()?,
+            signed_headers: Cow::Borrowed(signed),
             signature: parse_signature(signature).ok()?,
         })
     }
@@ -138,6 +141,11 @@ impl<'a> Authorization<'a> {
     /// The signed-headers list, validated: lowercase, sorted, unique, `;`-separated.
     pub fn signed_headers(&self) -> &str {
         &self.signed_headers
+    }
+
+    /// The order of the signed-headers list.
+    pub(crate) fn signed_order(&self) -> SignedOrder {
+        self.order
     }
 
     /// The signature.
@@ -249,9 +257,21 @@ impl fmt::Display for Credential<'_> {
     }
 }
 
+/// The order of a valid signed-headers list, which decides how its headers are canonicalized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SignedOrder {
+    /// Strictly ascending: the standard order (one line per name, repeated values joined).
+    Sorted,
+    /// curl 7.x's: curl before 8.3 signs every value of a repeated header on a line of its
+    /// own, sorts its `name:value` lines as bytes and lists the names of those lines, so a
+    /// repeated header repeats its name (`x-a;x-a`) and a name sorts after its own
+    /// extensions (`x-b-c;x-b`, as `-` sorts before `:`).
+    CurlLines,
+}
+
 /// Validates a signed-headers list: 1..=64 lowercase header names, strictly ascending, or in
-/// the order of curl 7.x's sorted header lines (see [`in_line_order`]).
-pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
+/// the order of curl 7.x's sorted header lines; tells which.
+pub(crate) fn check_signed_headers(list: &str) -> Result<SignedOrder, AuthParseError> {
     let bad = |reason| AuthParseError::InvalidSignedHeaders {
         value: clip(list),
         reason,
@@ -295,24 +315,11 @@ pub(crate) fn check_signed_headers(list: &str) -> Result<&str, AuthParseError> {
             break;
         }
     }
-    Ok(list)
-}
-
-/// Whether a valid signed-headers list is in curl 7.x's order rather than the standard one:
-/// curl before 8.3 signs every value of a repeated header on a line of its own and sorts its
-/// `name:value` lines as bytes, then lists the names of those lines, so a repeated header
-/// repeats its name (`x-a;x-a`) and a name sorts after its own extensions (`x-b-c;x-b`, as
-/// `-` sorts before `:`). `false` for a strictly ascending list, the standard order.
-pub(crate) fn in_line_order(list: &str) -> bool {
-    let mut names = split_byte(list, b';');
-    let mut prev = names.next().unwrap_or_default();
-    for name in names {
-        if prev >= name {
-            return true;
-        }
-        prev = name;
-    }
-    false
+    Ok(if ascending {
+        SignedOrder::Sorted
+    } else {
+        SignedOrder::CurlLines
+    })
 }
 
 /// How `a:` compares with `b:` as bytes (the order of curl 7.x's header lines).
@@ -360,7 +367,7 @@ mod tests {
     }
 
     /// The list check as it was written before it became one pass over the bytes.
-    fn reference_check(list: &str) -> Result<&str, AuthParseError> {
+    fn reference_check(list: &str) -> Result<SignedOrder, AuthParseError> {
         let bad = |reason| AuthParseError::InvalidSignedHeaders {
             value: clip(list),
             reason,
@@ -387,22 +394,27 @@ mod tests {
                 return Err(bad("names must be sorted and unique"));
             }
         }
-        Ok(list)
+        let names: Vec<&str> = list.split(';').collect();
+        Ok(if names.windows(2).all(|w| w[0] < w[1]) {
+            SignedOrder::Sorted
+        } else {
+            SignedOrder::CurlLines
+        })
     }
 
     #[test]
     fn only_a_list_that_is_not_strictly_ascending_is_in_curl_7_line_order() {
-        for (list, curl7) in [
-            ("host", false),
-            ("host;x-amz-date", false),
-            ("hos;host", false),
-            ("x-b;x-b-c", false),
-            ("host;x-a;x-a;x-amz-date", true),
-            ("x-b-c;x-b", true),
-            ("x-b0;x-b", true),
+        use SignedOrder::{CurlLines, Sorted};
+        for (list, order) in [
+            ("host", Sorted),
+            ("host;x-amz-date", Sorted),
+            ("hos;host", Sorted),
+            ("x-b;x-b-c", Sorted),
+            ("host;x-a;x-a;x-amz-date", CurlLines),
+            ("x-b-c;x-b", CurlLines),
+            ("x-b0;x-b", CurlLines),
         ] {
-            assert_eq!(check_signed_headers(list), Ok(list), "{list}");
-            assert_eq!(in_line_order(list), curl7, "{list}");
+            assert_eq!(check_signed_headers(list), Ok(order), "{list}");
         }
     }
 

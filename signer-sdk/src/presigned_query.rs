@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::authorization::{Credential, check_signed_headers, clip, parse_signature};
+use crate::authorization::{Credential, SignedOrder, check_signed_headers, clip, parse_signature};
 use crate::bytes::{split_byte, split_once_byte};
 use crate::canonical::query::decode_component;
 use crate::date::AmzDate;
@@ -31,6 +31,7 @@ pub struct PresignedQuery<'a> {
     date: AmzDate,
     expires: Option<u64>,
     signed_headers: Cow<'a, str>,
+    order: SignedOrder,
     signature: Signature,
     session_token: Option<Cow<'a, str>>,
 }
@@ -65,10 +66,8 @@ impl<'a> PresignedQuery<'a> {
             Some(raw) => Some(parse_expires(&decode(raw, AUTH_PARAMS[3])?)?),
             None => None,
         };
-        let signed_headers = match get(4)? {
-            Cow::Borrowed(s) => Cow::Borrowed(check_signed_headers(s)?),
-            Cow::Owned(s) => Cow::Owned(check_signed_headers(&s)?.to_owned()),
-        };
+        let signed_headers = get(4)?;
+        let order = check_signed_headers(&signed_headers)?;
         let signature = parse_signature(&get(5)?)?;
         let session_token = match found[6] {
             Some(raw) => Some(decode(raw, AUTH_PARAMS[6])?),
@@ -79,6 +78,7 @@ impl<'a> PresignedQuery<'a> {
             date,
             expires,
             signed_headers,
+            order,
             signature,
             session_token,
         })
@@ -104,6 +104,11 @@ impl<'a> PresignedQuery<'a> {
     /// `X-Amz-SignedHeaders`, validated.
     pub fn signed_headers(&self) -> &str {
         &self.signed_headers
+    }
+
+    /// The order of the signed-headers list.
+    pub(crate) fn signed_order(&self) -> SignedOrder {
+        self.order
     }
 
     /// `X-Amz-Signature`.

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
-use crate::authorization::{Authorization, Credential, in_line_order};
+use crate::authorization::{Authorization, Credential, SignedOrder};
 use crate::bytes::{eq_ignore_case, split_byte};
 use crate::canonical::headers::{push_header, push_separate_lines, push_value};
 use crate::canonical::query::{QueryReading, Unsigned, canonical_query, canonical_query_without};
@@ -636,6 +636,15 @@ impl<'r> Pending<'r> {
         }
     }
 
+    /// Whether the signed-headers list is in curl 7.x's order (told by the parser).
+    fn curl_lines(&self) -> bool {
+        let order = match &self.auth {
+            Auth::Header(a, _) => a.signed_order(),
+            Auth::Query(q) => q.signed_order(),
+        };
+        order == SignedOrder::CurlLines
+    }
+
     /// Candidate payload lines, most likely first: one, and a second one to try after it.
     fn payload_lines(
         &self,
@@ -792,26 +801,22 @@ impl<'r> Pending<'r> {
         text.push('\n');
         // Each signed name with its values in order of appearance (every name has one at
         // least: `begin` checked); a list in curl 7.x's order, as curl 7.x writes it.
-        let headers_start = text.len();
-        let mut prev = "";
-        for name in split_byte(signed, b';') {
-            if name <= prev {
-                text.truncate(headers_start);
-                push_separate_lines(signed, req, None, text);
-                break;
-            }
-            prev = name;
-            text.push_str(name);
-            text.push(':');
-            let mut first = true;
-            for (_, value) in list.iter().filter(|(n, _)| same_name(n, name)) {
-                if !first {
-                    text.push(',');
+        if self.curl_lines() {
+            push_separate_lines(signed, req, None, text);
+        } else {
+            for name in split_byte(signed, b';') {
+                text.push_str(name);
+                text.push(':');
+                let mut first = true;
+                for (_, value) in list.iter().filter(|(n, _)| same_name(n, name)) {
+                    if !first {
+                        text.push(',');
+                    }
+                    first = false;
+                    push_value(value, text);
                 }
-                first = false;
-                push_value(value, text);
+                text.push('\n');
             }
-            text.push('\n');
         }
         text.push('\n');
         text.push_str(signed);
@@ -895,21 +900,17 @@ impl<'r> Pending<'r> {
 
     fn headers(&self, host_port: Option<u16>) -> Cow<'r, str> {
         let mut out = String::with_capacity(256);
-        if in_line_order(self.signed_headers()) {
-            let host = host_port.map(|port| {
-                let host = self.req.values("host").next().unwrap_or("").trim();
-                format!("{host}:{port}")
-            });
+        let host = host_port.map(|port| {
+            let host = self.req.values("host").next().unwrap_or("").trim();
+            format!("{host}:{port}")
+        });
+        if self.curl_lines() {
             push_separate_lines(self.signed_headers(), self.req, host.as_deref(), &mut out);
             return Cow::Owned(out);
         }
         for name in self.signed_headers().split(';') {
-            match host_port {
-                Some(port) if name == "host" => {
-                    let host = format!(
-                        "{}:{port}",
-                        self.req.values("host").next().unwrap_or("").trim()
-                    );
+            match &host {
+                Some(host) if name == "host" => {
                     push_header(name, std::iter::once(host.as_str()), &mut out);
                 }
                 _ => push_header(name, self.req.values(name), &mut out),

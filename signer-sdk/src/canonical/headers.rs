@@ -222,22 +222,27 @@ pub(crate) fn push_header<'v>(name: &str, values: impl Iterator<Item = &'v str>,
     out.push('\n');
 }
 
-/// Appends the header lines curl 7.x signs for a list in its order ([`in_line_order`]): every
-/// value of each signed name on a line of its own, `name:value\n`, the lines sorted as bytes.
-/// `host`, when given, replaces the `host` header's value (the default-port reading).
+/// Appends the header lines curl 7.x signs for a list in its order
+/// ([`SignedOrder::CurlLines`]): every value of each signed name on a line of its own,
+/// `name:value\n`, the lines sorted as bytes. `host`, when given, replaces the `host`
+/// header's value (the default-port reading).
 ///
-/// [`in_line_order`]: crate::authorization::in_line_order
+/// [`SignedOrder::CurlLines`]: crate::authorization::SignedOrder::CurlLines
 pub(crate) fn push_separate_lines(
     signed: &str,
     req: &super::Request<'_>,
     host: Option<&str>,
     out: &mut String,
 ) {
-    let mut names: Vec<&str> = split_byte(signed, b';').collect();
-    names.sort_unstable();
-    names.dedup();
     let mut lines: Vec<String> = Vec::new();
-    for name in names {
+    let mut prev = "";
+    for name in split_byte(signed, b';') {
+        // A repeated name is listed once per value, next to itself (the list's order puts
+        // equal names side by side): its values are taken once.
+        if name == prev {
+            continue;
+        }
+        prev = name;
         let line = |value: &str| {
             let mut line = format!("{name}:");
             push_value(value, &mut line);
