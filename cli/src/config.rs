@@ -277,7 +277,7 @@ fn body_digest(args: &RequestArgs) -> Result<[u8; 32], CliError> {
         return Ok(Sha256::digest(data.as_bytes()).into());
     }
     let Some(path) = &args.data_file else {
-        return Ok(Sha256::digest(b"").into());
+        return Ok(countersign::EMPTY_SHA256_DIGEST);
     };
     let fail = |source| CliError::DataFile {
         path: path.clone(),

@@ -64,7 +64,7 @@ impl Body {
     /// SHA-256 of the body; a file is read in [`CHUNK`]-sized pieces on a blocking thread.
     pub(crate) async fn sha256(&self) -> Result<[u8; 32], ClientError> {
         match self {
-            Self::Empty => Ok(Sha256::digest(b"").into()),
+            Self::Empty => Ok(countersign::EMPTY_SHA256_DIGEST),
             Self::Bytes(bytes) => Ok(Sha256::digest(bytes).into()),
             Self::File(path) => {
                 let owned = path.clone();

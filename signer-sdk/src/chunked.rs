@@ -71,7 +71,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{
-    EMPTY_SHA256, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER, STREAMING_UNSIGNED_PAYLOAD_TRAILER,
+    EMPTY_SHA256, EMPTY_SHA256_DIGEST, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER,
+    STREAMING_UNSIGNED_PAYLOAD_TRAILER,
 };
 use crate::date::AmzDate;
 use crate::signing_key::{Signature, SigningKey, hex_bytes};
@@ -244,7 +245,7 @@ impl ChunkSigner {
         }
         let digest = match self.mode.signs_chunks() {
             true => Sha256::digest(data).into(),
-            false => EMPTY_DIGEST,
+            false => EMPTY_SHA256_DIGEST,
         };
         Some(self.header_line(data.len() as u64, &digest))
     }
@@ -261,7 +262,7 @@ impl ChunkSigner {
     /// `x-amz-checksum-*` algorithm), in order, sent as given and signed with lower-cased
     /// names. Ignored in [`StreamingMode::Signed`].
     pub fn finish_with_trailers(mut self, trailers: &[(&str, &str)]) -> Vec<u8> {
-        let mut out = self.header_line(0, &EMPTY_DIGEST).into_bytes();
+        let mut out = self.header_line(0, &EMPTY_SHA256_DIGEST).into_bytes();
         if self.mode.has_trailer() {
             let mut canonical = Vec::new();
             for (name, value) in trailers {
@@ -298,12 +299,6 @@ impl fmt::Debug for ChunkSigner {
             .finish_non_exhaustive()
     }
 }
-
-/// SHA-256 of the empty string, as bytes.
-const EMPTY_DIGEST: [u8; 32] = [
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
-];
 
 /// The start of a signature chain: the request's signing key, timestamp, scope and its
 /// signature (the seed), computed with the streaming payload line.
