@@ -25,13 +25,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use clap::Parser;
-use countersign_server::app::App;
+use countersign_server::app::{App, Origin};
 use countersign_server::auth::{self, Caller};
 use countersign_server::clock::{SystemClock, unix_seconds};
 use countersign_server::config::ServeArgs;
 use countersign_server::error::{ApiError, ErrorRendering, Response, json_response};
 use countersign_server::open_store;
-use countersign_server::sessions::PeerAddr;
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -119,10 +118,10 @@ impl Forum {
         })
     }
 
-    /// Serves one request.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response {
+    /// Serves one request that arrived from `origin`.
+    pub async fn handle(&self, request: Request<Incoming>, origin: Origin) -> Response {
         if request.uri().path() != "/topics" {
-            return self.app.handle(request).await;
+            return self.app.handle(request, origin).await;
         }
         let result = match *request.method() {
             Method::GET => Ok(self.list()),
@@ -174,11 +173,14 @@ pub async fn serve(forum: Arc<Forum>, listener: TcpListener) {
 }
 
 async fn connection(forum: Arc<Forum>, stream: tokio::net::TcpStream, peer: SocketAddr) {
-    let service = service_fn(move |mut request: Request<Incoming>| {
+    // Login throttling counts failures per client address.
+    let origin = Origin {
+        peer: Some(peer.ip()),
+        tls: false,
+    };
+    let service = service_fn(move |request: Request<Incoming>| {
         let forum = forum.clone();
-        // Login throttling counts failures per client address.
-        request.extensions_mut().insert(PeerAddr(peer.ip()));
-        async move { Ok::<_, Infallible>(forum.handle(request).await) }
+        async move { Ok::<_, Infallible>(forum.handle(request, origin).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)

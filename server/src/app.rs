@@ -8,7 +8,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,10 +34,10 @@ use crate::error::{ApiError, ErrorRendering, Response, ResponseBody, json_respon
 use crate::metrics::{Metrics, RouteLabel};
 use crate::password::Passwords;
 use crate::policy::{PolicyCache, Subjects};
-use crate::proxy::{ForwardError, Gateway, Tls};
+use crate::proxy::{ForwardError, Gateway};
 use crate::routes;
 use crate::session_token::SessionSealer;
-use crate::sessions::{self, PeerAddr, SessionCache};
+use crate::sessions::{self, SessionCache};
 use crate::store::KeyStore;
 use crate::store::cache::KeyCache;
 use crate::store::family_cache::FamilyCache;
@@ -77,6 +77,16 @@ pub struct App {
     /// Whether `/metrics` is served on the main listener (no `--metrics-listen`).
     metrics_on_main: bool,
     cors: Cors,
+}
+
+/// Where a request came from, as its connection knows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The client's address, when known: failed logins are throttled per address, and the
+    /// gateway appends it to `X-Forwarded-For`.
+    pub peer: Option<IpAddr>,
+    /// Whether the connection is TLS (the gateway's `X-Forwarded-Proto`).
+    pub tls: bool,
 }
 
 /// `--cors-origin` settings.
@@ -281,15 +291,16 @@ impl App {
         self.metrics.render(self.cache.stats())
     }
 
-    /// Serves one request; never fails (errors become JSON responses).
-    pub async fn handle(&self, request: Request<Incoming>) -> Response {
+    /// Serves one request that arrived from `origin`; never fails (errors become JSON
+    /// responses).
+    pub async fn handle(&self, request: Request<Incoming>, origin: Origin) -> Response {
         let started = Instant::now();
         let request_id = new_request_id();
         let method = request.method().clone();
         // A clone of the URI shares its bytes (no allocation), unlike a copy of the path.
         let uri = request.uri().clone();
         let path = uri.path();
-        let origin = self.cors.allowed(&request).cloned();
+        let allowed_origin = self.cors.allowed(&request).cloned();
         // The gateway route, matched once for the metrics label and the dispatch.
         let upstream = self
             .gateway
@@ -299,7 +310,7 @@ impl App {
         let (result, principal) = if let Some(preflight) = self.preflight(&request) {
             (Ok(preflight), None)
         } else {
-            match self.respond(request, path, upstream, started).await {
+            match self.respond(request, path, upstream, started, origin).await {
                 Ok((response, caller)) => (Ok(response), caller.map(|c| c.principal)),
                 Err((err, None)) => {
                     self.metrics.verification_failure(err.code());
@@ -314,9 +325,9 @@ impl App {
             Err(err) => err.into_response(request_id.as_str(), self.rendering),
         };
         set_request_id(&mut response, request_id.as_str());
-        if let Some(origin) = origin {
+        if let Some(allowed) = allowed_origin {
             let headers = response.headers_mut();
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
             headers.insert(
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
                 HeaderValue::from_static("x-request-id"),
@@ -385,16 +396,17 @@ impl App {
         path: &str,
         upstream: Option<(&Gateway, &GatewayRoute)>,
         started: Instant,
+        origin: Origin,
     ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
         if let Some(response) = self.unsigned_route(&request).await {
             return Ok((response, None));
         }
         if sessions::is_unsigned_path(path) {
-            let response = Box::pin(sessions::unsigned(self, request)).await;
+            let response = Box::pin(sessions::unsigned(self, request, origin.peer)).await;
             return response.map(|r| (r, None)).map_err(|err| (err, None));
         }
         if let Some(route) = upstream {
-            return Box::pin(self.forward(route, request, started)).await;
+            return Box::pin(self.forward(route, request, started, origin)).await;
         }
         let method = request.method().clone();
         // The common request (a cached key, no body, cached policies, `whoami`) is answered
@@ -433,6 +445,7 @@ impl App {
         (gateway, route): (&Gateway, &GatewayRoute),
         request: Request<Incoming>,
         started: Instant,
+        origin: Origin,
     ) -> Result<(Response, Option<Caller>), (ApiError, Option<Caller>)> {
         let (parts, body) = request.into_parts();
         let authenticated =
@@ -447,7 +460,7 @@ impl App {
         }
         let started = Instant::now();
         let forwarded = gateway
-            .forward(route, parts, alternative, body, &caller)
+            .forward(route, parts, alternative, body, &caller, origin)
             .await;
         self.metrics.upstream_time(&route.prefix, started.elapsed());
         match forwarded {
@@ -727,14 +740,15 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app.clone();
-        let peer = PeerAddr(self.peer.ip());
-        let service = service_fn(move |mut request: Request<Incoming>| {
+        // Handed to each request as a value: request extensions would cost two allocations
+        // (their map and its entry) on every request.
+        let origin = Origin {
+            peer: Some(self.peer.ip()),
+            tls,
+        };
+        let service = service_fn(move |request: Request<Incoming>| {
             let app = app.clone();
-            request.extensions_mut().insert(peer);
-            if tls {
-                request.extensions_mut().insert(Tls);
-            }
-            async move { Ok::<_, Infallible>(app.handle(request).await) }
+            async move { Ok::<_, Infallible>(app.handle(request, origin).await) }
         });
         let connection = self.builder.serve_connection_with_upgrades(io, service);
         if let Err(err) = self.watcher.watch(connection.into_owned()).await {

@@ -40,10 +40,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use sha2::{Digest, Sha256};
 
+use crate::app::Origin;
 use crate::auth::Caller;
 use crate::config::{GatewayArgs, GatewayRoute};
 use crate::error::{ApiError, Response, ResponseBody};
-use crate::sessions::PeerAddr;
 
 /// Header with the authenticated principal's name.
 pub const PRINCIPAL_HEADER: &str = "x-countersign-principal";
@@ -149,10 +149,11 @@ impl Gateway {
         alternative: Option<Alternative>,
         body: ForwardBody,
         caller: &Caller,
+        origin: Origin,
     ) -> Result<Response, ForwardError> {
         let failure = body.failure.clone();
         let request = self
-            .upstream_request(route, parts, alternative, body, caller)
+            .upstream_request(route, parts, alternative, body, caller, origin)
             .map_err(ForwardError::Upstream)?;
         let client = if route.h2c { &self.h2c } else { &self.http1 };
         let answer = tokio::time::timeout(self.timeout, client.request(request)).await;
@@ -187,12 +188,12 @@ impl Gateway {
         alternative: Option<Alternative>,
         body: ForwardBody,
         caller: &Caller,
+        origin: Origin,
     ) -> Result<Request<ForwardBody>, ApiError> {
         let Parts {
             method,
             uri,
             mut headers,
-            extensions,
             ..
         } = parts;
         let path = uri.path();
@@ -257,7 +258,7 @@ impl Gateway {
             HeaderName::from_static(AUTH_HEADER),
             HeaderValue::from_static(caller.auth.as_str()),
         );
-        forwarded_headers(&mut headers, &extensions, original_host);
+        forwarded_headers(&mut headers, origin, original_host);
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = upstream_uri;
@@ -357,12 +358,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn forwarded_headers(
-    headers: &mut HeaderMap,
-    extensions: &http::Extensions,
-    original_host: Option<HeaderValue>,
-) {
-    if let Some(PeerAddr(peer)) = extensions.get::<PeerAddr>() {
+fn forwarded_headers(headers: &mut HeaderMap, origin: Origin, original_host: Option<HeaderValue>) {
+    if let Some(peer) = origin.peer {
         let ip = peer.to_string();
         let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(previous) => format!("{previous}, {ip}"),
@@ -375,17 +372,9 @@ fn forwarded_headers(
     if let Some(host) = original_host {
         headers.insert(X_FORWARDED_HOST, host);
     }
-    let proto = if extensions.get::<Tls>().is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let proto = if origin.tls { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
 }
-
-/// Marks a request that arrived over TLS (in its extensions).
-#[derive(Debug, Clone, Copy)]
-pub struct Tls;
 
 /// Where a failed body check is reported to [`Gateway::forward`].
 #[derive(Debug, Clone, Default)]
@@ -656,6 +645,31 @@ impl StreamCheck {
 mod tests {
     use super::*;
     use crate::config::parse_route;
+
+    #[test]
+    fn forwarded_headers_tell_the_connections_peer_and_scheme() {
+        let mut headers = HeaderMap::new();
+        headers.insert(X_FORWARDED_FOR, HeaderValue::from_static("192.0.2.1"));
+        let origin = Origin {
+            peer: Some([198, 51, 100, 7].into()),
+            tls: true,
+        };
+        let host = HeaderValue::from_static("api.example");
+        forwarded_headers(&mut headers, origin, Some(host));
+        assert_eq!(headers[X_FORWARDED_FOR], "192.0.2.1, 198.51.100.7");
+        assert_eq!(headers[X_FORWARDED_PROTO], "https");
+        assert_eq!(headers[X_FORWARDED_HOST], "api.example");
+
+        let mut headers = HeaderMap::new();
+        forwarded_headers(&mut headers, Origin::default(), None);
+        assert_eq!(
+            headers.get(X_FORWARDED_FOR),
+            None,
+            "no peer, nothing to append"
+        );
+        assert_eq!(headers.get(X_FORWARDED_HOST), None);
+        assert_eq!(headers[X_FORWARDED_PROTO], "http");
+    }
 
     #[test]
     fn prefixes_match_on_segment_boundaries() {

@@ -46,16 +46,15 @@ const MAX_AUTH_BODY: u64 = 16 * 1024;
 /// Bytes of entropy in a refresh token.
 const REFRESH_TOKEN_BYTES: usize = 32;
 
-/// The client's address, put in request extensions by the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub IpAddr);
-
-/// Serves the unsigned login and refresh paths; `None` for any other path.
-pub async fn unsigned(app: &App, request: http::Request<Incoming>) -> Result<Response, ApiError> {
-    let peer = request
-        .extensions()
-        .get::<PeerAddr>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
+/// Serves the unsigned login and refresh paths; `None` for any other path. `peer` is the
+/// client's address (failed logins are throttled per address; an unknown one counts as
+/// `0.0.0.0`).
+pub async fn unsigned(
+    app: &App,
+    request: http::Request<Incoming>,
+    peer: Option<IpAddr>,
+) -> Result<Response, ApiError> {
+    let peer = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     if request.method() != http::Method::POST {
         return Err(ApiError::MethodNotAllowed { allowed: &["POST"] });
     }
