@@ -740,8 +740,8 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app.clone();
-        // Handed to each request as a value: request extensions would cost two allocations
-        // (their map and its entry) on every request.
+        // Handed to each request as a value: as request extensions, each would be a boxed
+        // entry hashed into the request's map on every request.
         let origin = Origin {
             peer: Some(self.peer.ip()),
             tls,
